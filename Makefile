@@ -1,0 +1,42 @@
+# FaceRec: `make run` serves on http://127.0.0.1:8000 (data in ./data); `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test lint typecheck unit lock bench-threshold clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/facerec serve
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q -m "not models and not shared_data and not slow"
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+lock: install
+	( echo "# Exact versions of every package in the dev environment (pip freeze). Regenerate with \`make lock\`."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^-e' ) > requirements.lock
+
+bench-threshold: install
+	$(BIN)/python bench/lfw_threshold.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""HTTP layer: routes, request parsing, and the one place errors become responses."""

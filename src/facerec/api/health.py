@@ -1,0 +1,81 @@
+"""Liveness, readiness and a status summary."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from facerec import __version__
+from facerec.api.deps import SessionDep, StateDep
+from facerec.db.engine import is_reachable
+from facerec.faces.service import count_faces
+from facerec.people.service import list_people
+from facerec.state import AppState
+
+router = APIRouter(tags=["health"])
+probes = APIRouter(tags=["health"])
+
+
+class StatusInfo(BaseModel):
+    version: str
+    engine: str
+    model: str
+    detector: str
+    threshold: float
+    people: int
+    faces: int
+    indexed_faces: int
+
+
+@probes.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@probes.get("/readyz", responses={503: {"description": "Not ready"}})
+async def readyz(state: StateDep) -> JSONResponse:
+    """Models loaded, database reachable, vector index in step with the database."""
+    checks = await run_in_threadpool(_readiness, state)
+    ready = all(bool(v) for k, v in checks.items() if k in {"models", "database", "index"})
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+def _readiness(state: AppState) -> dict[str, Any]:
+    checks: dict[str, Any] = {
+        "worker": os.getpid(),
+        "models": state.runtime.loaded,
+        "database": is_reachable(state.db),
+    }
+    if not checks["database"]:
+        checks["index"] = False
+        return checks
+    with Session(state.db) as session:
+        state.index.catch_up(session)
+        status = state.index.status(session)
+    checks["index"] = status.in_step
+    checks["index_count"] = status.index_count
+    checks["db_count"] = status.db_count
+    return checks
+
+
+@router.get("/status", response_model=StatusInfo)
+def status(session: SessionDep, state: StateDep) -> StatusInfo:
+    """What this server runs and holds."""
+    state.index.catch_up(session)
+    return StatusInfo(
+        version=__version__,
+        engine=state.runtime.engine.name,
+        model=state.runtime.model,
+        detector=state.settings.detector.model,
+        threshold=state.settings.match_threshold,
+        people=list_people(session=session, q=None, offset=0, limit=1).total,
+        faces=count_faces(session=session),
+        indexed_faces=state.index.index.count(),
+    )

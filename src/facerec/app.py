@@ -1,0 +1,101 @@
+"""The application factory. The lifespan builds and owns every heavy object.
+
+``create_app(settings, engine=..., index=...)`` lets tests inject a fake face
+engine or vector index; ``uvicorn --factory facerec.app:create_app`` builds the
+real one from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from sqlmodel import Session
+
+from facerec import __version__
+from facerec.api.errors import install_error_handlers
+from facerec.api.health import probes
+from facerec.api.health import router as health_router
+from facerec.config import Settings, get_settings
+from facerec.db.engine import make_engine
+from facerec.db.migrate import upgrade
+from facerec.faces.storage import ImageStore
+from facerec.faces.views import router as faces_router
+from facerec.index.base import VectorIndex
+from facerec.index.faiss_index import FaissIndex
+from facerec.index.sync import IndexSync
+from facerec.inference.dlib_engine import DlibEngine
+from facerec.inference.runtime import FaceRuntime
+from facerec.inference.types import FaceEngine
+from facerec.people.views import router as people_router
+from facerec.recognition.views import router as recognition_router
+from facerec.state import AppState
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def build_state(
+    settings: Settings, *, engine: FaceEngine | None = None, index: VectorIndex | None = None
+) -> AppState:
+    """Open the database (migrated), load the models, fill the index. Blocking."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start:
+        upgrade(settings.db_url, lock_dir=settings.data_dir)
+    db = make_engine(settings.db_url)
+    runtime = FaceRuntime(engine or DlibEngine(settings.detector), settings)
+    runtime.load()
+    sync = IndexSync(index or FaissIndex(runtime.dim), runtime.model)
+    with Session(db) as session:
+        count = sync.rebuild(session)
+    log.info("index built with %d faces (model %s)", count, runtime.model)
+    return AppState(
+        settings=settings, db=db, runtime=runtime, index=sync, store=ImageStore(settings.images_dir)
+    )
+
+
+def close_state(state: AppState) -> None:
+    state.runtime.close()
+    state.db.dispose()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: FaceEngine | None = None,
+    index: VectorIndex | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(build_state, settings, engine=engine, index=index)
+        app.state.facerec = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(close_state, state)
+
+    app = FastAPI(
+        title="FaceRec",
+        version=__version__,
+        description="Self-hosted face recognition: people registry, 1:N recognition "
+        "(strangers are unknown), 1:1 verification.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (people_router, faces_router, recognition_router, health_router, probes):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(probes, include_in_schema=False)  # also at the root, for orchestrators
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

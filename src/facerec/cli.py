@@ -1,0 +1,268 @@
+"""The ``facerec`` command line: serve, bulk enrolment, recognition, housekeeping."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from facerec.app import build_state, close_state
+from facerec.config import Settings, get_settings
+from facerec.db.engine import lock_for_write, make_engine
+from facerec.db.migrate import upgrade
+from facerec.errors import FaceRecError
+from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
+from facerec.index.models import record_changes
+from facerec.people import service as people
+from facerec.recognition.service import recognize as recognize_faces
+from facerec.state import AppState
+
+app = typer.Typer(help="FaceRec: self-hosted face recognition.", no_args_is_help=True)
+people_app = typer.Typer(help="List, show and delete people.", no_args_is_help=True)
+index_app = typer.Typer(help="The vector index (a cache of the database).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+app.add_typer(index_app, name="index")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+@contextmanager
+def _state() -> Iterator[AppState]:
+    state = build_state(get_settings())
+    try:
+        yield state
+    finally:
+        close_state(state)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    settings = get_settings()
+    upgrade(settings.db_url, lock_dir=settings.data_dir)
+    engine = make_engine(settings.db_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _fail(exc: FaceRecError) -> None:
+    console.print(f"[red]error[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+) -> None:
+    """Start the HTTP server (default http://127.0.0.1:8000, data in ./data)."""
+    import uvicorn
+
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"FACEREC_{name}"] = str(value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url, lock_dir=settings.data_dir)
+    uvicorn.run(
+        "facerec.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+    )
+
+
+@app.command()
+def enroll(
+    directory: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="One sub-folder per person")
+    ],
+) -> None:
+    """Enrol every photo in DIRECTORY/<person name>/; a re-run enrols nothing twice."""
+    with _state() as state:
+        files = sum(len(photos) for _, photos in person_folders(directory))
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("enrolling", total=files)
+            report = enrol_directory(state, directory, on_file=lambda: progress.advance(task))
+    _print_report(report)
+    if report.failed and not report.enrolled:
+        raise typer.Exit(1)
+
+
+def _print_report(report: EnrolReport) -> None:
+    console.print(
+        f"enrolled [green]{len(report.enrolled)}[/green], skipped {len(report.skipped)}, "
+        f"failed [red]{len(report.failed)}[/red], people created {report.people_created}"
+    )
+    if report.skipped or report.failed:
+        table = Table("file", "outcome", "reason")
+        for path, reason in report.skipped:
+            table.add_row(escape(str(path)), "skipped", escape(reason))
+        for path, reason in report.failed:
+            table.add_row(escape(str(path)), "[red]failed[/red]", escape(reason))
+        console.print(table)
+
+
+@app.command()
+def recognize(
+    images: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    top_k: Annotated[int | None, typer.Option(min=1, max=100, help="Default: settings")] = None,
+) -> None:
+    """Recognise the faces in each image."""
+    results: dict[str, object] = {}
+    with _state() as state, Session(state.db) as session:
+        chosen = state.settings.match_threshold if threshold is None else threshold
+        k = top_k or state.settings.top_k
+        table = Table("image", "box", "match", "similarity", "best candidate")
+        for path in images:
+            try:
+                analyzed = state.runtime.analyze(path.read_bytes())
+            except FaceRecError as exc:
+                results[str(path)] = {"error": {"code": exc.code, "message": exc.message}}
+                table.add_row(str(path), "-", f"[red]{exc.code}[/red]", "", escape(exc.message))
+                continue
+            result = recognize_faces(
+                session=session, index=state.index, analyzed=analyzed, top_k=k, threshold=chosen
+            )
+            results[str(path)] = result.model_dump()
+            if not result.faces:
+                table.add_row(str(path), "-", "no face", "", "")
+            for face in result.faces:
+                best = face.candidates[0] if face.candidates else None
+                table.add_row(
+                    str(path),
+                    str(face.box),
+                    face.match.name if face.match else "[yellow]unknown[/yellow]",
+                    f"{best.similarity:.3f}" if best else "",
+                    f"{best.name} ({best.person_id})" if best else "",
+                )
+    if as_json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        console.print(table)
+
+
+@people_app.command("list")
+def people_list(
+    q: Annotated[str | None, typer.Option(help="Part of a name or external id")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """List people with their face counts."""
+    with _session() as session:
+        page = people.list_people(session=session, q=q, offset=offset, limit=limit)
+    table = Table("id", "name", "external id", "faces", "created")
+    for p in page.items:
+        table.add_row(
+            str(p.id), p.name, p.external_id or "", str(p.face_count), p.created_at.isoformat()
+        )
+    console.print(table)
+    console.print(f"{len(page.items)} of {page.total}")
+
+
+@people_app.command("show")
+def people_show(person_id: int) -> None:
+    """One person and their faces."""
+    from facerec.faces.service import list_faces
+
+    with _session() as session:
+        try:
+            person = people.read_person(session=session, person_id=person_id)
+            faces = list_faces(session=session, person_id=person_id)
+        except FaceRecError as exc:
+            _fail(exc)
+            return
+    console.print_json(person.model_dump_json())
+    table = Table("face id", "box", "det score", "quality")
+    for f in faces:
+        table.add_row(str(f.id), str(f.box), f"{f.det_score:.2f}", json.dumps(f.quality))
+    console.print(table)
+
+
+@people_app.command("delete")
+def people_delete(
+    person_id: int, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False
+) -> None:
+    """Delete a person, their faces and the files no one else uses."""
+    from facerec.faces.storage import ImageStore
+
+    settings = get_settings()
+    with _session() as session:
+        try:
+            person = people.read_person(session=session, person_id=person_id)
+            if not yes:
+                typer.confirm(f"Delete {person.name} ({person.face_count} faces)?", abort=True)
+            people.delete_person(
+                session=session, store=ImageStore(settings.images_dir), person_id=person_id
+            )
+        except FaceRecError as exc:
+            _fail(exc)
+    console.print(f"deleted person {person_id}")
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Tell every running worker to reload its index from the database."""
+    with _session() as session:
+        lock_for_write(session)
+        generation = record_changes(session, [("rebuild", 0, 0)])
+        session.commit()
+    console.print(
+        f"rebuild requested at generation {generation}; workers reload on their next request"
+    )
+
+
+@index_app.command("verify")
+def index_verify() -> None:
+    """Build the index from the database and check it: counts, generation, vector norms."""
+    with _state() as state, Session(state.db) as session:
+        status = state.index.status(session)
+        bad = state.index.malformed_vectors(session, dim=state.runtime.dim)
+    console.print(
+        f"faces in database {status.db_count}, in index {status.index_count}, "
+        f"generation {status.db_generation}, malformed vectors {bad}"
+    )
+    if not status.in_step or bad:
+        console.print("[red]index NOT in step[/red]")
+        raise typer.Exit(1)
+    console.print("[green]index in step[/green]")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url, lock_dir=settings.data_dir)
+    console.print(f"database at the newest revision: {settings.db_url}")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["Settings", "app", "main"]

@@ -1,0 +1,102 @@
+"""Settings: one typed tree read from the environment (prefix ``FACEREC_``).
+
+Nested groups use ``__`` as delimiter, e.g. ``FACEREC_DETECTOR__MIN_FACE_PX=60``.
+Code reaches settings through :func:`get_settings`; tests build ``Settings(...)``
+directly and pass it to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Chosen on LFW-dev (every different-person pair, per-comparison FAR 0.05%);
+# see docs/THRESHOLD.md and bench/lfw_threshold.py.
+DEFAULT_MATCH_THRESHOLD = 0.931
+
+
+class DetectorSettings(BaseModel):
+    """How faces are found."""
+
+    model: Literal["hog", "cnn"] = "hog"
+    """``hog``: dlib's HOG+SVM (fast on CPU); ``cnn``: dlib's MMOD CNN (slow, pose-robust)."""
+    min_face_px: int = Field(40, ge=20, le=400)
+    """Smallest face side (pixels in the original image) the detector should find."""
+    max_detect_pixels: int = Field(8_000_000, ge=100_000)
+    """Upper bound on the pixels the detector scans; large photos are scanned downscaled."""
+    min_score: float = 0.0
+    """Detector confidence below which a candidate is dropped."""
+
+
+class UploadSettings(BaseModel):
+    """Limits on what clients may send."""
+
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(50_000_000, ge=10_000)
+
+
+class InferenceSettings(BaseModel):
+    """How inference is scheduled."""
+
+    threads: int = Field(2, ge=1, le=64)
+    """Images analysed at once (size of the inference thread pool)."""
+    max_pending: int = Field(64, ge=1)
+    """Images allowed in the inference stage at once (running plus waiting); beyond that
+    the server answers 503 with Retry-After instead of queueing without bound."""
+
+
+class EnrolSettings(BaseModel):
+    """Rules for adding a face to a person."""
+
+    dominance_ratio: float = Field(2.25, ge=1.0)
+    """The largest face is enrolled when its area is at least this many times the next one
+    (2.25: its side is 1.5 times as long); otherwise the photo is refused as multiple_faces."""
+
+
+class Settings(BaseSettings):
+    """Everything FaceRec can be told from the outside."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FACEREC_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///<data_dir>/facerec.db`` (WAL mode)."""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=32)
+    match_threshold: float = Field(DEFAULT_MATCH_THRESHOLD, ge=0.0, le=1.0)
+    top_k: int = Field(5, ge=1, le=100)
+    max_top_k: int = Field(100, ge=1)
+    migrate_on_start: bool = True
+    detector: DetectorSettings = DetectorSettings()
+    upload: UploadSettings = UploadSettings()
+    inference: InferenceSettings = InferenceSettings()
+    enrol: EnrolSettings = EnrolSettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.top_k > self.max_top_k:
+            raise ValueError("top_k must not exceed max_top_k")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'facerec.db').resolve()}"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Faces: enrolled face photos, their embeddings, and the image files behind them."""

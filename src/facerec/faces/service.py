@@ -1,0 +1,187 @@
+"""Enrolment and face management. Keyword-only functions, session first; no HTTP here."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image as PILImage
+from sqlmodel import Session, col, func, select
+
+from facerec.db.engine import lock_for_write
+from facerec.errors import MultipleFaces, NoFace, NotFound
+from facerec.faces.models import Face, Image
+from facerec.faces.storage import ImageStore, sha256_of
+from facerec.index.models import record_changes
+from facerec.inference.decode import decode_image
+from facerec.inference.types import AnalyzedFace, AnalyzedImage
+from facerec.people.models import Person
+
+
+def choose_dominant(faces: list[AnalyzedFace], *, ratio: float) -> AnalyzedFace:
+    """The face to enrol: the largest, if it is at least ``ratio`` times the next in area."""
+    if not faces:
+        raise NoFace("no face was found in the image")
+    ordered = sorted(faces, key=lambda f: f.detection.area, reverse=True)
+    if len(ordered) > 1 and ordered[0].detection.area < ratio * ordered[1].detection.area:
+        raise MultipleFaces(
+            f"{len(faces)} faces of similar size were found; send a photo of one person",
+            faces=len(faces),
+        )
+    return ordered[0]
+
+
+def enrol_face(
+    *,
+    session: Session,
+    store: ImageStore,
+    person_id: int,
+    data: bytes,
+    analyzed: AnalyzedImage,
+    dominance_ratio: float,
+) -> tuple[Face, bool]:
+    """Store the image and its dominant face for the person.
+
+    Returns ``(face, duplicate)``: when this exact image is already enrolled for the
+    person, the existing face comes back and nothing is written.
+    """
+    face = choose_dominant(analyzed.faces, ratio=dominance_ratio)
+    assert face.embedding is not None
+    sha = sha256_of(data)
+    lock_for_write(session)
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
+    image = session.exec(select(Image).where(Image.sha256 == sha)).first()
+    if image is not None:
+        existing = session.exec(
+            select(Face).where(Face.person_id == person_id, Face.image_id == image.id)
+        ).first()
+        if existing is not None:
+            session.rollback()
+            return existing, True
+    new_file = image is None
+    if image is None:
+        image = Image(
+            sha256=sha,
+            size=len(data),
+            width=analyzed.width,
+            height=analyzed.height,
+            format=analyzed.format,
+            path=store.relative_path(sha, analyzed.format),
+        )
+    try:
+        if new_file:
+            store.put(data, image.path)
+            session.add(image)
+            session.flush()
+        row = _face_row(face, person_id=person_id, image_id=image.id or 0, model=analyzed.model)
+        session.add(row)
+        session.flush()
+        record_changes(session, [("add", row.id or 0, person_id)])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        if new_file:  # nobody else can refer to it: we held the write lock
+            store.delete(image.path)
+        raise
+    return row, False
+
+
+def _face_row(face: AnalyzedFace, *, person_id: int, image_id: int, model: str) -> Face:
+    assert face.embedding is not None
+    det = face.detection
+    return Face(
+        person_id=person_id,
+        image_id=image_id,
+        x1=round(det.x1),
+        y1=round(det.y1),
+        x2=round(det.x2),
+        y2=round(det.y2),
+        landmarks=[[float(x), float(y)] for x, y in face.landmarks],
+        det_score=round(det.score, 4),
+        quality=face.quality,
+        embedding=face.embedding.astype("<f4").tobytes(),
+        model=model,
+    )
+
+
+def get_face(*, session: Session, face_id: int) -> Face:
+    face = session.get(Face, face_id)
+    if face is None:
+        raise NotFound(f"no face with id {face_id}", resource="face", id=face_id)
+    return face
+
+
+def list_faces(*, session: Session, person_id: int) -> list[Face]:
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
+    return list(
+        session.exec(select(Face).where(Face.person_id == person_id).order_by(col(Face.id))).all()
+    )
+
+
+def delete_face(*, session: Session, store: ImageStore, face_id: int) -> None:
+    lock_for_write(session)
+    face = get_face(session=session, face_id=face_id)
+    orphaned = delete_faces(session=session, faces=[face])
+    session.commit()
+    remove_unreferenced_files(session=session, store=store, paths=orphaned)
+
+
+def delete_faces(*, session: Session, faces: list[Face]) -> list[str]:
+    """Delete ``faces`` inside the caller's transaction, logging the change.
+
+    Returns the paths of image files no face refers to any more; the caller removes
+    them after committing.
+    """
+    if not faces:
+        return []
+    image_ids = {f.image_id for f in faces}
+    record_changes(session, [("delete", f.id or 0, f.person_id) for f in faces])
+    for face in faces:
+        session.delete(face)
+    session.flush()
+    still_used = set(
+        session.exec(select(Face.image_id).where(col(Face.image_id).in_(image_ids))).all()
+    )
+    orphaned: list[str] = []
+    for image in session.exec(select(Image).where(col(Image.id).in_(image_ids - still_used))):
+        orphaned.append(image.path)
+        session.delete(image)
+    return orphaned
+
+
+def remove_unreferenced_files(*, session: Session, store: ImageStore, paths: list[str]) -> None:
+    """Delete the files of images removed by a committed transaction.
+
+    Runs under the write lock and re-checks: an enrolment of the same bytes may have
+    stored the file and its row again in between, and then the file stays.
+    """
+    if not paths:
+        return
+    lock_for_write(session)
+    reused = set(session.exec(select(Image.path).where(col(Image.path).in_(paths))).all())
+    for path in paths:
+        if path not in reused:
+            store.delete(path)
+    session.rollback()  # release the lock; nothing was written
+
+
+def count_faces(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Face)).one())
+
+
+def thumbnail(*, session: Session, store: ImageStore, face_id: int, size: int = 160) -> bytes:
+    """A JPEG crop of the face with some margin, at most ``size`` pixels a side."""
+    face = get_face(session=session, face_id=face_id)
+    image = session.get(Image, face.image_id)
+    assert image is not None
+    pixels = decode_image(store.read(image.path), max_bytes=1 << 40, max_pixels=1 << 40).pixels
+    height, width = pixels.shape[:2]
+    margin = 0.25 * max(face.x2 - face.x1, face.y2 - face.y1)
+    x1, y1 = max(0, int(face.x1 - margin)), max(0, int(face.y1 - margin))
+    x2, y2 = min(width, int(face.x2 + margin)), min(height, int(face.y2 + margin))
+    crop = PILImage.fromarray(pixels[y1:y2, x1:x2])
+    crop.thumbnail((size, size))
+    out = io.BytesIO()
+    crop.save(out, format="JPEG", quality=88)
+    return out.getvalue()

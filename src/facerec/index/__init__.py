@@ -1,0 +1,1 @@
+"""Vector index: a cache of the faces table, kept in step through the change log."""

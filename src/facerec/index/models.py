@@ -1,0 +1,41 @@
+"""The change log that lets every worker's index follow the database."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel, select, text
+from sqlmodel import Session as _Session
+
+
+class IndexState(SQLModel, table=True):
+    """One row: the generation of the newest committed face change."""
+
+    __tablename__ = "index_state"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = 0
+
+
+class FaceChange(SQLModel, table=True):
+    """A face added to or deleted from the gallery, at a generation."""
+
+    __tablename__ = "face_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    generation: int = Field(index=True)
+    op: str = Field(max_length=8)
+    """``add``, ``delete``, or ``rebuild`` (every worker reloads its whole index)."""
+    face_id: int
+    person_id: int
+
+
+def record_changes(session: _Session, changes: list[tuple[str, int, int]]) -> int:
+    """Append ``(op, face_id, person_id)`` rows under a new generation (same transaction)."""
+    session.execute(text("UPDATE index_state SET generation = generation + 1 WHERE id = 1"))
+    generation = current_generation(session)
+    for op, face_id, person_id in changes:
+        session.add(FaceChange(generation=generation, op=op, face_id=face_id, person_id=person_id))
+    return generation
+
+
+def current_generation(session: _Session) -> int:
+    return int(session.exec(select(IndexState.generation).where(IndexState.id == 1)).one())

@@ -1,0 +1,115 @@
+"""Keeps a worker's vector index equal to the faces table.
+
+The index is a cache. At start it is built from the database and stamped with
+the change-log generation it reflects. Before every search, ``catch_up`` reads
+the current generation and, if other workers (or this one) committed face
+changes since, replays them from ``face_changes``. Writers bump the generation
+under the database write lock, so generations commit in order and a reader that
+sees generation G has every change up to G.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from sqlmodel import Session, col, func, select
+
+from facerec.faces.models import Face
+from facerec.index.base import VectorIndex
+from facerec.index.models import FaceChange, current_generation
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    in_step: bool
+    index_count: int
+    db_count: int
+    index_generation: int
+    db_generation: int
+
+
+class IndexSync:
+    def __init__(self, index: VectorIndex, model: str) -> None:
+        self.index = index
+        self.model = model
+        self.generation = -1
+        self._lock = threading.Lock()
+
+    def rebuild(self, session: Session) -> int:
+        """Reload every face of this model; returns the number indexed."""
+        with self._lock:
+            return self._rebuild(session)
+
+    def catch_up(self, session: Session) -> None:
+        """Apply every change committed since the index was last brought up to date."""
+        if current_generation(session) == self.generation:
+            return
+        with self._lock:
+            generation = current_generation(session)
+            if self.generation < 0:
+                self._rebuild(session)
+            elif generation != self.generation:
+                self._replay(session, generation)
+
+    def _rebuild(self, session: Session) -> int:
+        generation = current_generation(session)
+        rows = session.exec(
+            select(Face.id, Face.person_id, Face.embedding).where(Face.model == self.model)
+        ).all()
+        self.index.reset()
+        self._add_rows(list(rows))
+        self.generation = generation
+        return len(rows)
+
+    def _replay(self, session: Session, generation: int) -> None:
+        changes = session.exec(
+            select(FaceChange)
+            .where(FaceChange.generation > self.generation)
+            .where(FaceChange.generation <= generation)
+            .order_by(col(FaceChange.generation), col(FaceChange.id))
+        ).all()
+        if any(c.op == "rebuild" for c in changes):  # asked for by `facerec index rebuild`
+            self._rebuild(session)
+            return
+        last_op = {c.face_id: c.op for c in changes}  # the newest change of a face wins
+        self.index.remove(list(last_op))
+        added = [face_id for face_id, op in last_op.items() if op == "add"]
+        if added:
+            rows = session.exec(
+                select(Face.id, Face.person_id, Face.embedding)
+                .where(col(Face.id).in_(added))
+                .where(Face.model == self.model)
+            ).all()
+            self._add_rows(list(rows))
+        self.generation = generation
+
+    def status(self, session: Session) -> IndexStatus:
+        db_generation = current_generation(session)
+        db_count = session.exec(
+            select(func.count()).select_from(Face).where(Face.model == self.model)
+        ).one()
+        count = self.index.count()
+        return IndexStatus(
+            in_step=count == db_count and self.generation == db_generation,
+            index_count=count,
+            db_count=int(db_count),
+            index_generation=self.generation,
+            db_generation=db_generation,
+        )
+
+    def malformed_vectors(self, session: Session, *, dim: int) -> int:
+        """Stored embeddings of this model that have the wrong size or are not unit length."""
+        bad = 0
+        blobs = session.exec(select(Face.embedding).where(Face.model == self.model)).all()
+        for blob in blobs:
+            vector = np.frombuffer(blob, dtype="<f4")
+            bad += int(vector.shape[0] != dim or abs(float(np.linalg.norm(vector)) - 1.0) > 1e-3)
+        return bad
+
+    def _add_rows(self, rows: list[tuple[int | None, int, bytes]]) -> None:
+        if not rows:
+            return
+        vectors = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)
+        self.index.add([int(r[0] or 0) for r in rows], [r[1] for r in rows], vectors)

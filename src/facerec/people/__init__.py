@@ -1,0 +1,1 @@
+"""People: the registry of who can be recognised."""

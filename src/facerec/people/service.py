@@ -1,0 +1,108 @@
+"""People registry. Keyword-only functions, session first; no HTTP here."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, or_, select
+
+from facerec.db.engine import lock_for_write
+from facerec.db.models import utcnow
+from facerec.errors import Conflict, NotFound
+from facerec.faces.models import Face
+from facerec.faces.service import delete_faces, remove_unreferenced_files
+from facerec.faces.storage import ImageStore
+from facerec.people.models import PeoplePage, Person, PersonCreate, PersonPublic, PersonUpdate
+
+
+def create_person(*, session: Session, person_in: PersonCreate) -> PersonPublic:
+    lock_for_write(session)
+    person = Person.model_validate(person_in)
+    session.add(person)
+    _commit(session, person_in.external_id)
+    return _public(session, person)
+
+
+def get_person(*, session: Session, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
+    return person
+
+
+def read_person(*, session: Session, person_id: int) -> PersonPublic:
+    return _public(session, get_person(session=session, person_id=person_id))
+
+
+def list_people(*, session: Session, q: str | None, offset: int, limit: int) -> PeoplePage:
+    query = select(Person)
+    if q:
+        pattern = f"%{q}%"
+        query = query.where(
+            or_(col(Person.name).ilike(pattern), col(Person.external_id).ilike(pattern))
+        )
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    people = session.exec(
+        query.order_by(col(Person.name), col(Person.id)).offset(offset).limit(limit)
+    ).all()
+    counts = face_counts(session=session, person_ids=[p.id for p in people if p.id is not None])
+    items = [PersonPublic(**p.model_dump(), face_count=counts.get(p.id or 0, 0)) for p in people]
+    return PeoplePage(items=items, total=int(total))
+
+
+def update_person(*, session: Session, person_id: int, person_in: PersonUpdate) -> PersonPublic:
+    lock_for_write(session)
+    person = get_person(session=session, person_id=person_id)
+    changes = person_in.model_dump(exclude_unset=True)
+    if changes.get("name", ...) is None:
+        changes.pop("name", None)
+    for key, value in changes.items():
+        setattr(person, key, value)
+    person.updated_at = utcnow()
+    session.add(person)
+    _commit(session, changes.get("external_id"))
+    return _public(session, person)
+
+
+def delete_person(*, session: Session, store: ImageStore, person_id: int) -> None:
+    """Delete the person, their faces (and index entries) and files nobody else uses."""
+    lock_for_write(session)
+    person = get_person(session=session, person_id=person_id)
+    faces = session.exec(select(Face).where(Face.person_id == person_id)).all()
+    orphaned = delete_faces(session=session, faces=list(faces))
+    session.delete(person)
+    session.commit()
+    remove_unreferenced_files(session=session, store=store, paths=orphaned)
+
+
+def face_counts(*, session: Session, person_ids: list[int]) -> dict[int, int]:
+    if not person_ids:
+        return {}
+    rows = session.exec(
+        select(Face.person_id, func.count())
+        .where(col(Face.person_id).in_(person_ids))
+        .group_by(col(Face.person_id))
+    ).all()
+    return {int(pid): int(n) for pid, n in rows}
+
+
+def names_of(*, session: Session, person_ids: list[int]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    rows = session.exec(select(Person.id, Person.name).where(col(Person.id).in_(person_ids))).all()
+    return {int(pid or 0): name for pid, name in rows}
+
+
+def _public(session: Session, person: Person) -> PersonPublic:
+    assert person.id is not None
+    count = face_counts(session=session, person_ids=[person.id]).get(person.id, 0)
+    return PersonPublic(**person.model_dump(), face_count=count)
+
+
+def _commit(session: Session, external_id: str | None) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            f"another person already has external_id {external_id!r}", field="external_id"
+        ) from exc

@@ -1,0 +1,112 @@
+"""Routes for /people and a person's faces. Thin: parse, call a service, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from facerec.api.deps import PersonId, SessionDep, StateDep
+from facerec.api.errors import ERROR_RESPONSES
+from facerec.api.inputs import openapi_image_body, parse_images
+from facerec.errors import FaceRecError, ValidationFailed
+from facerec.faces import service as faces
+from facerec.faces.models import EnrolResult, FaceList, FacePublic, FaceRejection
+from facerec.people import service
+from facerec.people.models import PeoplePage, PersonCreate, PersonPublic, PersonUpdate
+
+router = APIRouter(prefix="/people", tags=["people"], responses=ERROR_RESPONSES)
+
+
+@router.post("", status_code=201, response_model=PersonPublic)
+def create_person(session: SessionDep, person_in: PersonCreate) -> PersonPublic:
+    return service.create_person(session=session, person_in=person_in)
+
+
+@router.get("", response_model=PeoplePage)
+def list_people(
+    session: SessionDep,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Part of a name or external id")
+    ] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PeoplePage:
+    return service.list_people(session=session, q=q, offset=offset, limit=limit)
+
+
+@router.get("/{person_id}", response_model=PersonPublic)
+def read_person(session: SessionDep, person_id: PersonId) -> PersonPublic:
+    return service.read_person(session=session, person_id=person_id)
+
+
+@router.patch("/{person_id}", response_model=PersonPublic)
+def update_person(
+    session: SessionDep, person_id: PersonId, person_in: PersonUpdate
+) -> PersonPublic:
+    return service.update_person(session=session, person_id=person_id, person_in=person_in)
+
+
+@router.delete("/{person_id}", status_code=204)
+def delete_person(session: SessionDep, state: StateDep, person_id: PersonId) -> Response:
+    service.delete_person(session=session, store=state.store, person_id=person_id)
+    return Response(status_code=204)
+
+
+@router.get("/{person_id}/faces", response_model=FaceList)
+def list_faces(session: SessionDep, person_id: PersonId) -> FaceList:
+    items = [FacePublic.of(f) for f in faces.list_faces(session=session, person_id=person_id)]
+    return FaceList(items=items, total=len(items))
+
+
+@router.post(
+    "/{person_id}/faces",
+    status_code=201,
+    response_model=EnrolResult,
+    openapi_extra=openapi_image_body(("file",)),
+    summary="Enrol face photos of a person",
+)
+async def add_faces(
+    request: Request, session: SessionDep, state: StateDep, person_id: PersonId
+) -> JSONResponse:
+    """Enrol the dominant face of each photo (one or several ``file`` parts, or JSON
+    ``image_base64``). With several photos, the ones that fail are listed in ``rejected``
+    and the rest are enrolled; with one photo, a failure is the response's error.
+    Sending a photo already enrolled for this person returns its face with
+    ``duplicate: true`` and stores nothing (still 201, as the contract says)."""
+    await run_in_threadpool(service.get_person, session=session, person_id=person_id)
+    body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
+    uploads = body.images.get("file", [])
+    if not uploads:
+        raise ValidationFailed("send at least one photo as 'file' or 'image_base64'")
+    result = EnrolResult(faces=[])
+    failures: list[FaceRecError] = []
+    for number, upload in enumerate(uploads):
+        try:
+            analyzed = await state.runtime.run(upload.data)
+            face, duplicate = await run_in_threadpool(
+                faces.enrol_face,
+                session=session,
+                store=state.store,
+                person_id=person_id,
+                data=upload.data,
+                analyzed=analyzed,
+                dominance_ratio=state.settings.enrol.dominance_ratio,
+            )
+        except FaceRecError as exc:
+            if len(uploads) == 1:
+                raise
+            failures.append(exc)
+            result.rejected.append(
+                FaceRejection(
+                    index=number, filename=upload.filename, code=exc.code, message=exc.message
+                )
+            )
+            continue
+        result.faces.append(FacePublic.of(face, duplicate=duplicate))
+    if not result.faces:  # every photo failed: answer with the first failure
+        failures[0].details["rejected"] = [r.model_dump() for r in result.rejected]
+        raise failures[0]
+    return JSONResponse(result.model_dump(mode="json"), status_code=201)

@@ -1,0 +1,1 @@
+"""Recognition: 1:N identification (open-set) and 1:1 verification."""

@@ -1,0 +1,141 @@
+"""Routes for /recognize, /verify, /detect and /embed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from facerec.api.deps import SessionDep, StateDep
+from facerec.api.errors import ERROR_RESPONSES
+from facerec.api.inputs import ParsedBody, json_key, openapi_image_body, parse_images
+from facerec.errors import ValidationFailed
+from facerec.recognition import service
+from facerec.recognition.models import DetectResult, EmbedResult, RecognizeResult, VerifyResult
+from facerec.state import AppState
+
+router = APIRouter(tags=["recognition"], responses=ERROR_RESPONSES)
+
+TopK = Annotated[int | None, Query(ge=1, description="People to list per face (default: settings)")]
+Threshold = Annotated[
+    float | None, Query(ge=0.0, le=1.0, description="Match threshold (default: the calibrated one)")
+]
+NUMBER_FIELDS: dict[str, Any] = {
+    "top_k": {"type": "integer", "minimum": 1},
+    "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+}
+
+
+def _threshold(state: AppState, body: ParsedBody, query: float | None) -> float:
+    value = body.number("threshold", query, float)
+    value = state.settings.match_threshold if value is None else value
+    if not 0.0 <= value <= 1.0:
+        raise ValidationFailed("threshold must be between 0 and 1", field="threshold")
+    return float(value)
+
+
+def _required(body: ParsedBody, name: str) -> bytes:
+    image = body.one(name)
+    if image is None:
+        raise ValidationFailed(f"send an image as {name!r} or {json_key(name)!r}", field=name)
+    return image.data
+
+
+@router.post(
+    "/recognize",
+    response_model=RecognizeResult,
+    openapi_extra=openapi_image_body(("file",), NUMBER_FIELDS),
+    summary="Who is in this image? (1:N, open-set)",
+)
+async def recognize(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    top_k: TopK = None,
+    threshold: Threshold = None,
+) -> RecognizeResult:
+    """Every face in the image with its best match (``null`` when nobody reaches the
+    threshold, i.e. unknown) and up to ``top_k`` candidates, best face per person."""
+    body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
+    k = body.number("top_k", top_k, int)
+    k = state.settings.top_k if k is None else k
+    if not 1 <= k <= state.settings.max_top_k:
+        raise ValidationFailed(
+            f"top_k must be between 1 and {state.settings.max_top_k}", field="top_k"
+        )
+    chosen = _threshold(state, body, threshold)
+    analyzed = await state.runtime.run(_required(body, "file"))
+    return await run_in_threadpool(
+        service.recognize,
+        session=session,
+        index=state.index,
+        analyzed=analyzed,
+        top_k=k,
+        threshold=chosen,
+    )
+
+
+@router.post(
+    "/verify",
+    response_model=VerifyResult,
+    openapi_extra=openapi_image_body(
+        ("file1", "file2"), {**NUMBER_FIELDS, "person_id": {"type": "integer", "minimum": 1}}
+    ),
+    summary="Are these the same person? (1:1)",
+)
+async def verify(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    threshold: Threshold = None,
+    person_id: Annotated[int | None, Query(gt=0)] = None,
+) -> VerifyResult:
+    """Two images (``file1`` and ``file2``), or one image and a ``person_id``; the
+    dominant face of each image is compared."""
+    body = await parse_images(
+        request, names=("file1", "file2"), max_bytes=state.settings.upload.max_bytes
+    )
+    chosen = _threshold(state, body, threshold)
+    ratio = state.settings.enrol.dominance_ratio
+    pid = body.number("person_id", person_id, int)
+    if pid is not None and body.one("file2") is not None:
+        raise ValidationFailed("send either file2 or person_id, not both", field="person_id")
+    first = await state.runtime.run(_required(body, "file1"))
+    if pid is not None:
+        return await run_in_threadpool(
+            service.verify_person,
+            session=session,
+            analyzed=first,
+            person_id=pid,
+            threshold=chosen,
+            dominance_ratio=ratio,
+        )
+    second = await state.runtime.run(_required(body, "file2"))
+    return service.verify_images(
+        first=first, second=second, threshold=chosen, dominance_ratio=ratio
+    )
+
+
+@router.post(
+    "/detect",
+    response_model=DetectResult,
+    openapi_extra=openapi_image_body(("file",)),
+    summary="Find faces (no identities)",
+)
+async def detect(request: Request, state: StateDep) -> DetectResult:
+    body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
+    analyzed = await state.runtime.run(_required(body, "file"), embed=False)
+    return service.detect_result(analyzed)
+
+
+@router.post(
+    "/embed",
+    response_model=EmbedResult,
+    openapi_extra=openapi_image_body(("file",)),
+    summary="Face descriptors (L2-normalised)",
+)
+async def embed(request: Request, state: StateDep) -> EmbedResult:
+    body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
+    analyzed = await state.runtime.run(_required(body, "file"))
+    return service.embed_result(analyzed)

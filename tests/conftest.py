@@ -1,0 +1,70 @@
+"""Shared fixtures: settings in a temporary data dir, apps with fakes or real models,
+and access to ``../shared/data`` (tests that need it skip when it is absent)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facerec.app import create_app
+from facerec.config import Settings
+from facerec.inference.dlib_engine import DlibEngine
+from tests.fakes import FakeEngine
+
+SHARED = Path(
+    os.environ.get(
+        "FACEREC_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    )
+).resolve()
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with a clear message."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not found at {path} (see shared/data/README.md)")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", match_threshold=0.8)
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def client(settings: Settings, fake_engine: FakeEngine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine=fake_engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def real_engine() -> DlibEngine:
+    """The embedded dlib models, loaded once for the session."""
+    engine = DlibEngine()
+    engine.load()
+    return engine
+
+
+@pytest.fixture
+def real_client(settings: Settings, real_engine: DlibEngine) -> Iterator[TestClient]:
+    """The whole stack with the real models and a real SQLite file; default threshold."""
+    real = settings.model_copy(update={"match_threshold": Settings().match_threshold})
+    with TestClient(create_app(real, engine=real_engine)) as test_client:
+        yield test_client
+
+
+def hopper_bytes() -> bytes:
+    """Grace Hopper's portrait, shipped with matplotlib."""
+    from matplotlib import cbook
+
+    path = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return path.read_bytes()
