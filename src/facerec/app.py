@@ -8,8 +8,9 @@ real one from the environment.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -20,9 +21,12 @@ from facerec import __version__
 from facerec.api.errors import install_error_handlers
 from facerec.api.health import probes
 from facerec.api.health import router as health_router
+from facerec.attendance.crops import CropStore
+from facerec.attendance.views import router as attendance_router
 from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
+from facerec.db.models import utcnow
 from facerec.faces.storage import ImageStore
 from facerec.faces.views import router as faces_router
 from facerec.index.base import VectorIndex
@@ -40,7 +44,11 @@ API_PREFIX = "/api/v1"
 
 
 def build_state(
-    settings: Settings, *, engine: FaceEngine | None = None, index: VectorIndex | None = None
+    settings: Settings,
+    *,
+    engine: FaceEngine | None = None,
+    index: VectorIndex | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> AppState:
     """Open the database (migrated), load the models, fill the index. Blocking."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +62,13 @@ def build_state(
         count = sync.rebuild(session)
     log.info("index built with %d faces (model %s)", count, runtime.model)
     return AppState(
-        settings=settings, db=db, runtime=runtime, index=sync, store=ImageStore(settings.images_dir)
+        settings=settings,
+        db=db,
+        runtime=runtime,
+        index=sync,
+        store=ImageStore(settings.images_dir),
+        crops=CropStore(settings.crops_dir),
+        clock=clock,
     )
 
 
@@ -68,12 +82,15 @@ def create_app(
     *,
     engine: FaceEngine | None = None,
     index: VectorIndex | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await run_in_threadpool(build_state, settings, engine=engine, index=index)
+        state = await run_in_threadpool(
+            build_state, settings, engine=engine, index=index, clock=clock
+        )
         app.state.facerec = state
         try:
             yield
@@ -89,7 +106,8 @@ def create_app(
     )
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for router in (people_router, faces_router, recognition_router, health_router, probes):
+    routers = (people_router, faces_router, recognition_router, attendance_router)
+    for router in (*routers, health_router, probes):
         api.include_router(router)
     app.include_router(api)
     app.include_router(probes, include_in_schema=False)  # also at the root, for orchestrators

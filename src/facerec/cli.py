@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -31,10 +33,13 @@ app = typer.Typer(help="FaceRec: self-hosted face recognition.", no_args_is_help
 people_app = typer.Typer(help="List, show and delete people.", no_args_is_help=True)
 index_app = typer.Typer(help="The vector index (a cache of the database).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+attendance_app = typer.Typer(help="Attendance reports.", no_args_is_help=True)
 app.add_typer(people_app, name="people")
 app.add_typer(index_app, name="index")
 app.add_typer(db_app, name="db")
+app.add_typer(attendance_app, name="attendance")
 console = Console()
+ReportFormat = Literal["csv", "xlsx", "json"]
 
 
 @contextmanager
@@ -259,6 +264,52 @@ def db_upgrade() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url, lock_dir=settings.data_dir)
     console.print(f"database at the newest revision: {settings.db_url}")
+
+
+@attendance_app.command("report")
+def attendance_report(
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day")],
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="csv, xlsx or json")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: stdout)")
+    ] = None,
+    person_id: Annotated[int | None, typer.Option(help="Only this person")] = None,
+) -> None:
+    """Per person per day attendance between two local days (inclusive)."""
+    from zoneinfo import ZoneInfo
+
+    from facerec.attendance import export
+    from facerec.attendance.reports import build_report
+    from facerec.db.models import utcnow
+
+    settings = get_settings()
+    with _session() as session:
+        try:
+            report = build_report(
+                session=session,
+                start=start.date(),
+                end=end.date(),
+                person_id=person_id,
+                now=utcnow(),
+                zone=ZoneInfo(settings.attendance.timezone),
+            )
+        except FaceRecError as exc:
+            _fail(exc)
+            return
+    data = {
+        "csv": lambda: export.to_csv(report),
+        "xlsx": lambda: export.to_xlsx(report),
+        "json": lambda: report.model_dump_json(indent=2).encode(),
+    }[fmt]()
+    if output is None:
+        if fmt == "xlsx":
+            console.print("[red]error[/red] XLSX is binary: pass -o FILE")
+            raise typer.Exit(2)
+        sys.stdout.buffer.write(data)
+        return
+    output.write_bytes(data)
+    console.print(f"wrote {len(report.rows)} rows to {escape(str(output))}")
 
 
 def main() -> None:

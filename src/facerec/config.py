@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,25 @@ class EnrolSettings(BaseModel):
     (2.25: its side is 1.5 times as long); otherwise the photo is refused as multiple_faces."""
 
 
+class AttendanceSettings(BaseModel):
+    """Check-in rules."""
+
+    timezone: str = "Asia/Shanghai"
+    """Days, schedules and reports are in this IANA time zone; times are stored in UTC."""
+    dedupe_minutes: int = Field(5, ge=0, le=24 * 60)
+    """A person seen again within this many minutes is answered ``duplicate``."""
+    unknown_group_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """Similarity at which two unknown faces are the same visitor (default: match_threshold)."""
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> AttendanceSettings:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        return self
+
+
 class Settings(BaseSettings):
     """Everything FaceRec can be told from the outside."""
 
@@ -78,6 +98,7 @@ class Settings(BaseSettings):
     upload: UploadSettings = UploadSettings()
     inference: InferenceSettings = InferenceSettings()
     enrol: EnrolSettings = EnrolSettings()
+    attendance: AttendanceSettings = AttendanceSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -94,6 +115,11 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def crops_dir(self) -> Path:
+        """Face crops of check-ins and unknown faces."""
+        return self.data_dir / "crops"
 
 
 @lru_cache

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from facerec.attendance.crops import CropStore
 from facerec.config import Settings
 from facerec.faces.storage import ImageStore
 from facerec.index.sync import IndexSync
@@ -19,3 +22,6 @@ class AppState:
     runtime: FaceRuntime
     index: IndexSync
     store: ImageStore
+    crops: CropStore
+    clock: Callable[[], datetime]
+    """Now, timezone-aware; tests pass a fixed clock."""

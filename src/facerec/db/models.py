@@ -32,6 +32,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def timestamp_column() -> Any:
+def timestamp_column(*, index: bool = False) -> Any:
     """A non-null UTC timestamp column for ``Field(sa_column=...)``."""
-    return Column(UTCDateTime(), nullable=False)
+    return Column(UTCDateTime(), nullable=False, index=index)

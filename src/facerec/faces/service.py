@@ -45,35 +45,50 @@ def enrol_face(
     person, the existing face comes back and nothing is written.
     """
     face = choose_dominant(analyzed.faces, ratio=dominance_ratio)
-    assert face.embedding is not None
+    return add_face(
+        session=session, store=store, person_id=person_id, data=data, image=analyzed, face=face
+    )
+
+
+def add_face(
+    *,
+    session: Session,
+    store: ImageStore,
+    person_id: int,
+    data: bytes,
+    image: AnalyzedImage,
+    face: AnalyzedFace,
+) -> tuple[Face, bool]:
+    """Store ``data`` (the file ``image`` was analysed from) and ``face`` for the person,
+    in one transaction under the write lock. ``(existing face, True)`` for a repeat."""
     sha = sha256_of(data)
     lock_for_write(session)
     if session.get(Person, person_id) is None:
         raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
-    image = session.exec(select(Image).where(Image.sha256 == sha)).first()
-    if image is not None:
+    stored = session.exec(select(Image).where(Image.sha256 == sha)).first()
+    if stored is not None:
         existing = session.exec(
-            select(Face).where(Face.person_id == person_id, Face.image_id == image.id)
+            select(Face).where(Face.person_id == person_id, Face.image_id == stored.id)
         ).first()
         if existing is not None:
             session.rollback()
             return existing, True
-    new_file = image is None
-    if image is None:
-        image = Image(
+    new_file = stored is None
+    if stored is None:
+        stored = Image(
             sha256=sha,
             size=len(data),
-            width=analyzed.width,
-            height=analyzed.height,
-            format=analyzed.format,
-            path=store.relative_path(sha, analyzed.format),
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            path=store.relative_path(sha, image.format),
         )
     try:
         if new_file:
-            store.put(data, image.path)
-            session.add(image)
+            store.put(data, stored.path)
+            session.add(stored)
             session.flush()
-        row = _face_row(face, person_id=person_id, image_id=image.id or 0, model=analyzed.model)
+        row = _face_row(face, person_id=person_id, image_id=stored.id or 0, model=image.model)
         session.add(row)
         session.flush()
         record_changes(session, [("add", row.id or 0, person_id)])
@@ -81,7 +96,7 @@ def enrol_face(
     except BaseException:
         session.rollback()
         if new_file:  # nobody else can refer to it: we held the write lock
-            store.delete(image.path)
+            store.delete(stored.path)
         raise
     return row, False
 

@@ -85,7 +85,9 @@ class FaceRuntime:
             for face, vector in zip(faces, vectors, strict=True):
                 face.embedding = vector
         height, width = pixels.shape[:2]
-        return AnalyzedImage(width=int(width), height=int(height), faces=faces, model=self.model)
+        return AnalyzedImage(
+            width=int(width), height=int(height), faces=faces, model=self.model, pixels=pixels
+        )
 
     # -- async entry point -------------------------------------------------------------
     async def run(self, data: bytes, *, embed: bool = True) -> AnalyzedImage:

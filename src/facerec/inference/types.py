@@ -71,6 +71,8 @@ class AnalyzedImage:
     model: str = ""
     format: str = ""
     """The decoded file's format (``JPEG``, ``PNG``...); empty for raw pixels."""
+    pixels: RGBImage | None = field(default=None, repr=False)
+    """The upright RGB pixels the faces were found in (for crops)."""
 
 
 class Detector(Protocol):
