@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint typecheck unit lock bench-threshold clean
+.PHONY: install browser run test lint typecheck unit lock bench-threshold clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's Chromium (and CJK fonts) for the browser tests; Playwright drives it, downloads nothing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium missing and not root: browser tests will be skipped (apt-get install chromium)"; fi; \
+	fi
 
 run: install
 	$(BIN)/facerec serve
@@ -28,7 +36,7 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q -m "not models and not shared_data and not slow"
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -q
 
 lock: install

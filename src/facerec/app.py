@@ -14,7 +14,6 @@ from datetime import datetime
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
 from facerec import __version__
@@ -38,6 +37,7 @@ from facerec.inference.types import FaceEngine
 from facerec.people.views import router as people_router
 from facerec.recognition.views import router as recognition_router
 from facerec.state import AppState
+from facerec.web.views import mount_web
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -112,8 +112,5 @@ def create_app(
     app.include_router(api)
     app.include_router(probes, include_in_schema=False)  # also at the root, for orchestrators
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    mount_web(app)
     return app

@@ -28,6 +28,8 @@ class StatusInfo(BaseModel):
     model: str
     detector: str
     threshold: float
+    timezone: str
+    """Attendance days and times are shown in this zone."""
     people: int
     faces: int
     indexed_faces: int
@@ -75,6 +77,7 @@ def status(session: SessionDep, state: StateDep) -> StatusInfo:
         model=state.runtime.model,
         detector=state.settings.detector.model,
         threshold=state.settings.match_threshold,
+        timezone=state.settings.attendance.timezone,
         people=list_people(session=session, q=None, offset=0, limit=1).total,
         faces=count_faces(session=session),
         indexed_faces=state.index.index.count(),

@@ -12,6 +12,7 @@ from facerec.attendance.models import (
     HolidayIn,
     HolidayPublic,
     PersonSchedule,
+    PersonScheduleIn,
     Schedule,
     ScheduleIn,
     SchedulePublic,
@@ -92,6 +93,13 @@ def set_person_schedule(
         details={"schedule_id": schedule_id},
     )
     session.commit()
+
+
+def person_schedule(*, session: Session, person_id: int) -> PersonScheduleIn:
+    """The person's own schedule id, or None when they follow the default."""
+    get_person(session=session, person_id=person_id)
+    link = session.get(PersonSchedule, person_id)
+    return PersonScheduleIn(schedule_id=link.schedule_id if link else None)
 
 
 def schedules_for(*, session: Session, person_ids: list[int]) -> dict[int, Schedule | None]:

@@ -283,6 +283,11 @@ def delete_schedule(session: SessionDep, schedule_id: int, actor: Actor = "admin
     return Response(status_code=204)
 
 
+@router.get("/people/{person_id}/schedule", response_model=PersonScheduleIn)
+def get_person_schedule(session: SessionDep, person_id: int) -> PersonScheduleIn:
+    return schedules.person_schedule(session=session, person_id=person_id)
+
+
 @router.put("/people/{person_id}/schedule", status_code=204, summary="Set a person's own schedule")
 def put_person_schedule(
     session: SessionDep, person_id: int, body: PersonScheduleIn, actor: Actor = "admin"

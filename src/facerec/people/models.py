@@ -36,6 +36,8 @@ class Person(PersonBase, table=True):
 class PersonPublic(PersonBase):
     id: int
     face_count: int
+    cover_face_id: int | None = None
+    """The person's first face (its thumbnail is /faces/{id}/thumbnail), if any."""
     created_at: datetime
     updated_at: datetime
 

@@ -44,8 +44,8 @@ def list_people(*, session: Session, q: str | None, offset: int, limit: int) -> 
     people = session.exec(
         query.order_by(col(Person.name), col(Person.id)).offset(offset).limit(limit)
     ).all()
-    counts = face_counts(session=session, person_ids=[p.id for p in people if p.id is not None])
-    items = [PersonPublic(**p.model_dump(), face_count=counts.get(p.id or 0, 0)) for p in people]
+    summary = face_summary(session=session, person_ids=[p.id for p in people if p.id is not None])
+    items = [_with_faces(p, summary) for p in people]
     return PeoplePage(items=items, total=int(total))
 
 
@@ -74,15 +74,21 @@ def delete_person(*, session: Session, store: ImageStore, person_id: int) -> Non
     remove_unreferenced_files(session=session, store=store, paths=orphaned)
 
 
-def face_counts(*, session: Session, person_ids: list[int]) -> dict[int, int]:
+def face_summary(*, session: Session, person_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per person: (number of faces, id of their first face)."""
     if not person_ids:
         return {}
     rows = session.exec(
-        select(Face.person_id, func.count())
+        select(Face.person_id, func.count(), func.min(Face.id))
         .where(col(Face.person_id).in_(person_ids))
         .group_by(col(Face.person_id))
     ).all()
-    return {int(pid): int(n) for pid, n in rows}
+    return {int(pid): (int(n), int(first or 0)) for pid, n, first in rows}
+
+
+def _with_faces(person: Person, summary: dict[int, tuple[int, int]]) -> PersonPublic:
+    count, cover = summary.get(person.id or 0, (0, None))
+    return PersonPublic(**person.model_dump(), face_count=count, cover_face_id=cover)
 
 
 def names_of(*, session: Session, person_ids: list[int]) -> dict[int, str]:
@@ -94,8 +100,7 @@ def names_of(*, session: Session, person_ids: list[int]) -> dict[int, str]:
 
 def _public(session: Session, person: Person) -> PersonPublic:
     assert person.id is not None
-    count = face_counts(session=session, person_ids=[person.id]).get(person.id, 0)
-    return PersonPublic(**person.model_dump(), face_count=count)
+    return _with_faces(person, face_summary(session=session, person_ids=[person.id]))
 
 
 def _commit(session: Session, external_id: str | None) -> None:

@@ -1,0 +1,1 @@
+"""The browser UI: a single-page app of our own (no build step, no CDN)."""

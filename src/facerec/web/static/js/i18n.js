@@ -1,0 +1,145 @@
+// Strings in both languages, and the current language (remembered in localStorage,
+// defaulting to the browser's language).
+const STRINGS = {
+  en: {
+    skip: "Skip to content", language: "Language",
+    "nav.recognize": "Recognise", "nav.people": "People", "nav.attendance": "Attendance",
+    "nav.kiosk": "Kiosk", "nav.status": "Status",
+    "recognize.title": "Who is in this photo?",
+    "recognize.hint": "Choose a photo, drop it here, paste it (Ctrl+V), or take a snapshot with the camera.",
+    "recognize.choose": "Choose a photo", "recognize.camera": "Use camera", "recognize.snap": "Take snapshot",
+    "recognize.stopCamera": "Stop camera", "recognize.working": "Recognising…",
+    "recognize.noFaces": "No face found in this photo.", "recognize.faces": "Faces found: {n}",
+    "recognize.face": "Face {n}", "recognize.candidates": "Closest people",
+    unknown: "Unknown", similarity: "similarity", threshold: "threshold",
+    "people.title": "People", "people.search": "Search by name or ID", "people.none": "No people yet. Add the first one below.",
+    "people.faces": "{n} photos", "people.add": "Add a person", "people.name": "Name",
+    "people.externalId": "Staff / student ID (optional)", "people.photos": "Face photos (one or several)",
+    "people.submit": "Add person", "people.prev": "Previous", "people.next": "Next",
+    "people.page": "{from}–{to} of {total}", "people.created": "{name} added.",
+    "photo.enrolled": "enrolled", "photo.duplicate": "already enrolled",
+    "person.back": "All people", "person.rename": "Save name", "person.photos": "Photos",
+    "person.addPhotos": "Add photos", "person.remove": "Remove photo", "person.delete": "Delete person",
+    "person.confirmDelete": "Delete {name} and all their photos? This cannot be undone.",
+    "person.confirmRemove": "Remove this photo?", "person.saved": "Saved.", "person.deleted": "{name} deleted.",
+    "person.schedule": "Work schedule", "person.scheduleDefault": "Default schedule",
+    "kiosk.title": "Check-in", "kiosk.start": "Start camera", "kiosk.fullscreen": "Full screen",
+    "kiosk.ready": "Please look at the camera", "kiosk.welcome": "Welcome, {name}!",
+    "kiosk.checkedIn": "Checked in at {time}", "kiosk.already": "{name}, you are already checked in ({time})",
+    "kiosk.unknown": "Face not recognised. Please see the front desk.",
+    "kiosk.noCamera": "No camera available: {detail}", "kiosk.device": "Device name",
+    "att.title": "Attendance", "att.today": "Today", "att.present": "Present", "att.late": "Late",
+    "att.absent": "Absent", "att.off": "Day off", "att.recent": "Latest check-ins", "att.noEvents": "No check-ins yet today.",
+    "source.camera": "camera", "source.manual": "added by hand",
+    "att.time": "Time", "att.person": "Person", "att.device": "Device", "att.source": "Source",
+    "att.report": "Report", "att.from": "From", "att.to": "To", "att.everyone": "Everyone",
+    "att.show": "Show", "att.downloadXlsx": "Download Excel (XLSX)", "att.downloadCsv": "Download CSV",
+    "att.day": "Day", "att.status": "Status", "att.firstIn": "First in", "att.lastOut": "Last out",
+    "att.minutesLate": "Min. late", "att.minutesEarly": "Min. early",
+    "status.present": "present", "status.late": "late", "status.left_early": "left early",
+    "status.absent": "absent", "status.off": "off",
+    "att.unknown": "Unknown faces to review", "att.noUnknown": "Nothing to review.",
+    "att.seen": "Seen {n}× · last {time}", "att.enrolAs": "New person named", "att.enrol": "Enrol",
+    "att.assignTo": "Add to person", "att.assign": "Add", "att.dismiss": "Dismiss",
+    "att.schedule": "Work schedule", "att.start": "Start", "att.end": "End", "att.grace": "Grace minutes",
+    "att.weekdays": "Working days", "att.save": "Save schedule", "att.holidays": "Days off and make-up workdays",
+    "att.holidayDay": "Date", "att.holidayName": "Name", "att.holidayKind": "Kind",
+    "att.kind.off": "Day off", "att.kind.workday": "Make-up workday", "att.addHoliday": "Add", "att.remove": "Remove",
+    "weekday.1": "Mon", "weekday.2": "Tue", "weekday.3": "Wed", "weekday.4": "Thu", "weekday.5": "Fri",
+    "weekday.6": "Sat", "weekday.7": "Sun",
+    "status.title": "Status", "status.version": "Version", "status.engine": "Engine", "status.model": "Model",
+    "status.detector": "Detector", "status.threshold": "Match threshold", "status.people": "People",
+    "status.faces": "Enrolled faces", "status.indexed": "Indexed faces", "status.timezone": "Time zone",
+    "status.api": "API documentation",
+    "error.invalid_image": "This file is not a readable image.",
+    "error.unsupported_format": "This image format is not supported. Use JPEG, PNG, WebP, BMP or GIF.",
+    "error.image_too_large": "The image is too large.",
+    "error.no_face": "No face was found in the photo.",
+    "error.multiple_faces": "Several faces were found; use a photo of one person.",
+    "error.not_found": "Not found.", "error.conflict": "That ID is already used by someone else.",
+    "error.validation_error": "Please check the input.", "error.busy": "The server is busy; trying again shortly.",
+    "error.network": "The server cannot be reached.", "error.internal_error": "Something went wrong on the server.",
+  },
+  zh: {
+    skip: "跳到正文", language: "语言",
+    "nav.recognize": "识别", "nav.people": "人员", "nav.attendance": "考勤",
+    "nav.kiosk": "签到机", "nav.status": "状态",
+    "recognize.title": "照片里是谁？",
+    "recognize.hint": "选择照片、拖放到这里、粘贴（Ctrl+V），或用摄像头拍一张。",
+    "recognize.choose": "选择照片", "recognize.camera": "使用摄像头", "recognize.snap": "拍照",
+    "recognize.stopCamera": "关闭摄像头", "recognize.working": "识别中…",
+    "recognize.noFaces": "照片中没有找到人脸。", "recognize.faces": "找到 {n} 张人脸",
+    "recognize.face": "人脸 {n}", "recognize.candidates": "最相近的人",
+    unknown: "陌生人", similarity: "相似度", threshold: "阈值",
+    "people.title": "人员", "people.search": "按姓名或工号搜索", "people.none": "还没有人员，请在下方添加。",
+    "people.faces": "{n} 张照片", "people.add": "添加人员", "people.name": "姓名",
+    "people.externalId": "工号 / 学号（可选）", "people.photos": "人脸照片（可多张）",
+    "people.submit": "添加", "people.prev": "上一页", "people.next": "下一页",
+    "people.page": "第 {from}–{to} 条，共 {total} 条", "people.created": "已添加 {name}。",
+    "photo.enrolled": "已录入", "photo.duplicate": "已录入过",
+    "person.back": "全部人员", "person.rename": "保存姓名", "person.photos": "照片",
+    "person.addPhotos": "添加照片", "person.remove": "删除照片", "person.delete": "删除人员",
+    "person.confirmDelete": "确定删除 {name} 及其全部照片吗？此操作无法撤销。",
+    "person.confirmRemove": "确定删除这张照片吗？", "person.saved": "已保存。", "person.deleted": "已删除 {name}。",
+    "person.schedule": "排班", "person.scheduleDefault": "默认排班",
+    "kiosk.title": "签到", "kiosk.start": "打开摄像头", "kiosk.fullscreen": "全屏",
+    "kiosk.ready": "请正对摄像头", "kiosk.welcome": "欢迎，{name}！",
+    "kiosk.checkedIn": "签到成功 {time}", "kiosk.already": "{name}，您已签到（{time}）",
+    "kiosk.unknown": "未能识别，请联系前台。",
+    "kiosk.noCamera": "无法使用摄像头：{detail}", "kiosk.device": "设备名称",
+    "att.title": "考勤", "att.today": "今日", "att.present": "已到", "att.late": "迟到",
+    "att.absent": "未到", "att.off": "休息", "att.recent": "最新签到", "att.noEvents": "今天还没有签到。",
+    "source.camera": "摄像头", "source.manual": "手工补录",
+    "att.time": "时间", "att.person": "人员", "att.device": "设备", "att.source": "来源",
+    "att.report": "报表", "att.from": "开始日期", "att.to": "结束日期", "att.everyone": "全部人员",
+    "att.show": "查看", "att.downloadXlsx": "下载 Excel (XLSX)", "att.downloadCsv": "下载 CSV",
+    "att.day": "日期", "att.status": "状态", "att.firstIn": "首次签到", "att.lastOut": "最后签到",
+    "att.minutesLate": "迟到(分)", "att.minutesEarly": "早退(分)",
+    "status.present": "正常", "status.late": "迟到", "status.left_early": "早退",
+    "status.absent": "缺勤", "status.off": "休息",
+    "att.unknown": "待处理的陌生人脸", "att.noUnknown": "没有待处理的人脸。",
+    "att.seen": "出现 {n} 次 · 最近 {time}", "att.enrolAs": "新建人员，姓名", "att.enrol": "录入",
+    "att.assignTo": "归入已有人员", "att.assign": "归入", "att.dismiss": "忽略",
+    "att.schedule": "排班", "att.start": "上班", "att.end": "下班", "att.grace": "宽限分钟",
+    "att.weekdays": "工作日", "att.save": "保存排班", "att.holidays": "节假日与调休",
+    "att.holidayDay": "日期", "att.holidayName": "名称", "att.holidayKind": "类型",
+    "att.kind.off": "休息日", "att.kind.workday": "调休上班", "att.addHoliday": "添加", "att.remove": "删除",
+    "weekday.1": "周一", "weekday.2": "周二", "weekday.3": "周三", "weekday.4": "周四", "weekday.5": "周五",
+    "weekday.6": "周六", "weekday.7": "周日",
+    "status.title": "系统状态", "status.version": "版本", "status.engine": "推理引擎", "status.model": "模型",
+    "status.detector": "检测器", "status.threshold": "匹配阈值", "status.people": "人员数",
+    "status.faces": "已录入人脸", "status.indexed": "索引中的人脸", "status.timezone": "时区",
+    "status.api": "API 文档",
+    "error.invalid_image": "无法读取此文件，它不是有效的图片。",
+    "error.unsupported_format": "不支持此图片格式，请使用 JPEG、PNG、WebP、BMP 或 GIF。",
+    "error.image_too_large": "图片太大。",
+    "error.no_face": "照片中没有找到人脸。",
+    "error.multiple_faces": "照片中有多张人脸，请使用单人照片。",
+    "error.not_found": "未找到。", "error.conflict": "该编号已被他人使用。",
+    "error.validation_error": "请检查输入内容。", "error.busy": "服务器繁忙，稍后重试。",
+    "error.network": "无法连接服务器。", "error.internal_error": "服务器出错了。",
+  },
+};
+
+const KEY = "facerec.lang";
+
+export function currentLang() {
+  const saved = localStorage.getItem(KEY);
+  if (saved === "zh" || saved === "en") return saved;
+  return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+export function setLang(lang) {
+  localStorage.setItem(KEY, lang);
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+}
+
+export function t(key, vars = {}) {
+  const table = STRINGS[currentLang()];
+  const text = table[key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+export function translateStatic(root = document) {
+  for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+}

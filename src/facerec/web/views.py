@@ -1,0 +1,27 @@
+"""Serves the single-page app: the same index.html for every page path, assets under /static."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).with_name("static")
+PAGES = ("/", "/recognize", "/people", "/people/{person_id}", "/attendance", "/kiosk", "/status")
+
+router = APIRouter(include_in_schema=False)
+
+
+def _index() -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+for page in PAGES:
+    router.add_api_route(page, _index, methods=["GET"])
+
+
+def mount_web(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
