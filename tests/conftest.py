@@ -32,7 +32,13 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", match_threshold=0.8)
+    """Fake faces are flat squares of any size: size and sharpness gates are off here
+    (tests/test_quality_gates.py turns them on)."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        match_threshold=0.8,
+        enrol={"min_face_px": 0, "min_sharpness": 0},
+    )
 
 
 @pytest.fixture

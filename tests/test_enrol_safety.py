@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from facerec.app import build_state, close_state
-from facerec.config import Settings
+from facerec.config import EnrolSettings, Settings
 from facerec.faces.models import Face, Image
 from facerec.faces.service import enrol_face
 from facerec.faces.storage import ImageStore
@@ -42,7 +42,8 @@ def _enrol(state: AppState, person_id: int, data: bytes, store: ImageStore | Non
             person_id=person_id,
             data=data,
             analyzed=analyzed,
-            dominance_ratio=2.0,
+            gates=EnrolSettings(),
+            force=True,
         )
     return duplicate
 

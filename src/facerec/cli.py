@@ -98,6 +98,9 @@ def enroll(
     directory: Annotated[
         Path, typer.Argument(exists=True, file_okay=False, help="One sub-folder per person")
     ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Enrol faces that fail the quality gates too")
+    ] = False,
 ) -> None:
     """Enrol every photo in DIRECTORY/<person name>/; a re-run enrols nothing twice."""
     with _state() as state:
@@ -110,7 +113,9 @@ def enroll(
         )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("enrolling", total=files)
-            report = enrol_directory(state, directory, on_file=lambda: progress.advance(task))
+            report = enrol_directory(
+                state, directory, force=force, on_file=lambda: progress.advance(task)
+            )
     _print_report(report)
     if report.failed and not report.enrolled:
         raise typer.Exit(1)

@@ -56,6 +56,17 @@ class EnrolSettings(BaseModel):
     dominance_ratio: float = Field(2.25, ge=1.0)
     """The largest face is enrolled when its area is at least this many times the next one
     (2.25: its side is 1.5 times as long); otherwise the photo is refused as multiple_faces."""
+    # Quality gates (see inference/quality.py for the figures); ``force=true`` skips them.
+    min_face_px: float = Field(64, ge=0)
+    """Shorter side of the face box, pixels."""
+    min_sharpness: float = Field(40, ge=0)
+    """Variance of the Laplacian on the face resized to 64 px (every LFW face scores > 75)."""
+    min_brightness: float = Field(50, ge=0, le=255)
+    max_brightness: float = Field(215, ge=0, le=255)
+    min_frontal: float = Field(0.35, ge=0, le=1)
+    """1 = looking straight ahead; towards 0 as the head turns to a profile."""
+    min_inside: float = Field(0.9, ge=0, le=1)
+    """Share of the face box inside the image (cut off by the edge below this)."""
 
 
 class AttendanceSettings(BaseModel):

@@ -9,6 +9,7 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 ├── FaceError                  the image is fine, its faces are not usable (422)
 │   ├── NoFace
 │   ├── MultipleFaces
+│   ├── LowQuality             fails the enrolment quality gates (``reasons``)
 │   └── NoEnrolledFaces        a person with no face to compare against
 ├── NotFound                   an id that does not exist (404)
 ├── Conflict                   e.g. a duplicate external_id (409)
@@ -62,6 +63,10 @@ class NoFace(FaceError):
 
 class MultipleFaces(FaceError):
     code = "multiple_faces"
+
+
+class LowQuality(FaceError):
+    code = "low_quality"
 
 
 class NoEnrolledFaces(FaceError):

@@ -33,9 +33,14 @@ def person_folders(root: Path) -> list[tuple[Path, list[Path]]]:
 
 
 def enrol_directory(
-    state: AppState, root: Path, *, on_file: Callable[[], None] = lambda: None
+    state: AppState,
+    root: Path,
+    *,
+    force: bool = False,
+    on_file: Callable[[], None] = lambda: None,
 ) -> EnrolReport:
-    """Enrol every photo; people are found by exact name or created. Idempotent."""
+    """Enrol every photo; people are found by exact name or created. Idempotent.
+    ``force`` skips the quality gates."""
     report = EnrolReport()
     for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
         report.skipped.append((path, "not inside a person's folder"))
@@ -43,7 +48,7 @@ def enrol_directory(
         for folder, files in person_folders(root):
             person_id = _person_named(session, folder.name, report)
             for path in files:
-                _enrol_file(state, session, person_id, path, report)
+                _enrol_file(state, session, person_id, path, report, force=force)
                 on_file()
     return report
 
@@ -59,7 +64,13 @@ def _person_named(session: Session, name: str, report: EnrolReport) -> int:
 
 
 def _enrol_file(
-    state: AppState, session: Session, person_id: int, path: Path, report: EnrolReport
+    state: AppState,
+    session: Session,
+    person_id: int,
+    path: Path,
+    report: EnrolReport,
+    *,
+    force: bool,
 ) -> None:
     try:
         data = path.read_bytes()
@@ -70,7 +81,8 @@ def _enrol_file(
             person_id=person_id,
             data=data,
             analyzed=analyzed,
-            dominance_ratio=state.settings.enrol.dominance_ratio,
+            gates=state.settings.enrol,
+            force=force,
         )
     except FaceRecError as exc:
         report.failed.append((path, f"{exc.code}: {exc.message}"))

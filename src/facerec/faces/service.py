@@ -7,9 +7,11 @@ import io
 from PIL import Image as PILImage
 from sqlmodel import Session, col, func, select
 
+from facerec.config import EnrolSettings
 from facerec.db.engine import lock_for_write
 from facerec.errors import MultipleFaces, NoFace, NotFound
 from facerec.faces.models import Face, Image
+from facerec.faces.quality_gate import check_quality
 from facerec.faces.storage import ImageStore, sha256_of
 from facerec.index.models import record_changes
 from facerec.inference.decode import decode_image
@@ -37,14 +39,18 @@ def enrol_face(
     person_id: int,
     data: bytes,
     analyzed: AnalyzedImage,
-    dominance_ratio: float,
+    gates: EnrolSettings,
+    force: bool = False,
 ) -> tuple[Face, bool]:
     """Store the image and its dominant face for the person.
 
-    Returns ``(face, duplicate)``: when this exact image is already enrolled for the
-    person, the existing face comes back and nothing is written.
+    The face must pass the quality ``gates`` unless ``force``. Returns
+    ``(face, duplicate)``: when this exact image is already enrolled for the person,
+    the existing face comes back and nothing is written.
     """
-    face = choose_dominant(analyzed.faces, ratio=dominance_ratio)
+    face = choose_dominant(analyzed.faces, ratio=gates.dominance_ratio)
+    if not force:
+        check_quality(face, gates)
     return add_face(
         session=session, store=store, person_id=person_id, data=data, image=analyzed, face=face
     )

@@ -69,7 +69,13 @@ def list_faces(session: SessionDep, person_id: PersonId) -> FaceList:
     summary="Enrol face photos of a person",
 )
 async def add_faces(
-    request: Request, session: SessionDep, state: StateDep, person_id: PersonId
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    person_id: PersonId,
+    force: Annotated[
+        bool, Query(description="Enrol even if the face fails the quality gates (admins)")
+    ] = False,
 ) -> JSONResponse:
     """Enrol the dominant face of each photo (one or several ``file`` parts, or JSON
     ``image_base64``). With several photos, the ones that fail are listed in ``rejected``
@@ -93,7 +99,8 @@ async def add_faces(
                 person_id=person_id,
                 data=upload.data,
                 analyzed=analyzed,
-                dominance_ratio=state.settings.enrol.dominance_ratio,
+                gates=state.settings.enrol,
+                force=force,
             )
         except FaceRecError as exc:
             if len(uploads) == 1:

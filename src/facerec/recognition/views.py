@@ -97,7 +97,7 @@ async def verify(
         request, names=("file1", "file2"), max_bytes=state.settings.upload.max_bytes
     )
     chosen = _threshold(state, body, threshold)
-    ratio = state.settings.enrol.dominance_ratio
+    ratio = state.settings.enrol.dominance_ratio  # the same "one clear face" rule as enrolment
     pid = body.number("person_id", person_id, int)
     if pid is not None and body.one("file2") is not None:
         raise ValidationFailed("send either file2 or person_id, not both", field="person_id")

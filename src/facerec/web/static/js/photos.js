@@ -3,24 +3,31 @@ import { postForm } from "./api.js";
 import { t } from "./i18n.js";
 import { h } from "./ui.js";
 
+function problemText(problem) {
+  const reasons = problem.reasons || [];
+  const base = t(`error.${problem.code}`);
+  return reasons.length ? `${base} (${reasons.map((r) => t(`reason.${r}`)).join(", ")})` : base;
+}
+
 // POST every file at once; returns [{name, ok, text}] in the order given.
-export async function enrolPhotos(personId, files) {
+export async function enrolPhotos(personId, files, force = false) {
   const form = new FormData();
   for (const file of files) form.append("file", file, file.name);
   try {
-    const answer = await postForm(`/people/${personId}/faces`, form);
+    const answer = await postForm(`/people/${personId}/faces`, form, force ? { force: "true" } : {});
     const rejected = new Map(answer.rejected.map((r) => [r.index, r]));
     let next = 0;
     return [...files].map((file, index) => {
       const problem = rejected.get(index);
-      if (problem) return { name: file.name, ok: false, text: t(`error.${problem.code}`) };
+      if (problem) return { name: file.name, ok: false, text: problemText(problem) };
       const face = answer.faces[next++];
       return { name: file.name, ok: true, text: t(face && face.duplicate ? "photo.duplicate" : "photo.enrolled") };
     });
   } catch (err) {
     const rejected = err.body && err.body.rejected;
-    if (rejected) return rejected.map((r) => ({ name: r.filename || files[r.index].name, ok: false, text: t(`error.${r.code}`) }));
-    return [...files].map((file) => ({ name: file.name, ok: false, text: err.explain ? err.explain() : String(err) }));
+    if (rejected) return rejected.map((r) => ({ name: r.filename || files[r.index].name, ok: false, text: problemText(r) }));
+    const text = err.body && err.body.code ? problemText(err.body) : String(err);
+    return [...files].map((file) => ({ name: file.name, ok: false, text }));
   }
 }
 

@@ -61,12 +61,14 @@ function addForm(reload) {
   const name = h("input", { type: "text", required: true, maxlength: 200, autocomplete: "off", "data-testid": "person-name-input" });
   const externalId = h("input", { type: "text", maxlength: 100, autocomplete: "off" });
   const photos = h("input", { type: "file", accept: "image/*", multiple: true, "data-testid": "person-photo-input" });
+  const force = h("input", { type: "checkbox", "data-testid": "person-force" });
   const report = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit", "data-testid": "person-submit" }, t("people.submit"));
   const form = h("form", { class: "panel", "aria-labelledby": "add-person" },
     h("h2", { id: "add-person" }, t("people.add")),
     labelled(t("people.name"), name), labelled(t("people.externalId"), externalId),
-    labelled(t("people.photos"), photos), submit, report);
+    labelled(t("people.photos"), photos),
+    h("label", { class: "check" }, force, ` ${t("people.force")}`), h("div", {}, submit), report);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     submit.disabled = true;
@@ -74,7 +76,7 @@ function addForm(reload) {
     try {
       const person = await post("/people", { name: name.value.trim(), external_id: externalId.value.trim() || null });
       const files = [...photos.files];
-      const outcomes = files.length ? await enrolPhotos(person.id, files) : [];
+      const outcomes = files.length ? await enrolPhotos(person.id, files, force.checked) : [];
       report.replaceChildren(h("p", {}, t("people.created", { name: person.name })), outcomes.length ? outcomeList(outcomes) : "");
       toast(t("people.created", { name: person.name }));
       form.reset();

@@ -31,10 +31,11 @@ export async function personPage(main, { params, navigate }) {
   const grid = h("ul", { class: "photos", "data-testid": "person-photos" });
   const report = h("div", { "aria-live": "polite" });
   const upload = h("input", { type: "file", accept: "image/*", multiple: true, "data-testid": "person-add-photos" });
+  const force = h("input", { type: "checkbox" });
   upload.addEventListener("change", async () => {
     const files = [...upload.files];
     if (!files.length) return;
-    report.replaceChildren(outcomeList(await enrolPhotos(id, files)));
+    report.replaceChildren(outcomeList(await enrolPhotos(id, files, force.checked)));
     upload.value = "";
     loadPhotos();
   });
@@ -68,6 +69,7 @@ export async function personPage(main, { params, navigate }) {
     h("h2", {}, t("person.photos")),
     grid,
     labelled(t("person.addPhotos"), upload),
+    h("label", { class: "check" }, force, ` ${t("people.force")}`),
     report,
     await scheduleChooser(id),
     h("div", { class: "row end" }, removeButton),
