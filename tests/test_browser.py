@@ -152,6 +152,13 @@ def test_language_switch_changes_labels_and_is_remembered(page: Page, server: st
     expect(page.get_by_test_id("nav-attendance")).to_have_text("Attendance")
 
 
+def test_status_page_shows_calibration(page: Page, server: str) -> None:
+    page.goto(server + "/status")
+    expect(page.get_by_test_id("status-facts")).to_contain_text("dlib-resnet-v1")
+    expect(page.get_by_test_id("calibration-table")).to_contain_text("0.931")
+    shot(page, "status")
+
+
 def test_phone_width_layout(browser: Browser, server: str) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
     phone = context.new_page()

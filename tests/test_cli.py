@@ -89,3 +89,17 @@ def test_db_upgrade_is_idempotent(runner: CliRunner) -> None:
         result = runner.invoke(app, ["db", "upgrade"])
         assert result.exit_code == 0, result.output
         assert "newest revision" in result.output
+
+
+def test_calibrate_on_a_tiny_gallery(runner: CliRunner, tmp_path: Path) -> None:
+    photos = _photos(tmp_path)
+    runner.invoke(app, ["enroll", str(photos)])
+    report = runner.invoke(app, ["calibrate", "--json"])
+    assert report.exit_code == 0, report.output
+    body = json.loads(report.output)
+    assert body["faces"] == 2
+    assert body["genuine_pairs"] == 1
+    assert body["reliable"] is False
+    refused = runner.invoke(app, ["calibrate", "--apply"])
+    assert refused.exit_code == 1
+    assert "not applied" in refused.output

@@ -22,6 +22,7 @@ from facerec.api.health import probes
 from facerec.api.health import router as health_router
 from facerec.attendance.crops import CropStore
 from facerec.attendance.views import router as attendance_router
+from facerec.calibration.views import router as calibration_router
 from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
@@ -106,7 +107,13 @@ def create_app(
     )
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    routers = (people_router, faces_router, recognition_router, attendance_router)
+    routers = (
+        people_router,
+        faces_router,
+        recognition_router,
+        attendance_router,
+        calibration_router,
+    )
     for router in (*routers, health_router, probes):
         api.include_router(router)
     app.include_router(api)

@@ -19,6 +19,8 @@ from rich.table import Table
 from sqlmodel import Session
 
 from facerec.app import build_state, close_state
+from facerec.calibration.models import Calibration
+from facerec.calibration.service import threshold_value
 from facerec.config import Settings, get_settings
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
@@ -145,7 +147,11 @@ def recognize(
     """Recognise the faces in each image."""
     results: dict[str, object] = {}
     with _state() as state, Session(state.db) as session:
-        chosen = state.settings.match_threshold if threshold is None else threshold
+        chosen = (
+            threshold_value(session=session, settings=state.settings)
+            if threshold is None
+            else threshold
+        )
         k = top_k or state.settings.top_k
         table = Table("image", "box", "match", "similarity", "best candidate")
         for path in images:
@@ -269,6 +275,65 @@ def db_upgrade() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url, lock_dir=settings.data_dir)
     console.print(f"database at the newest revision: {settings.db_url}")
+
+
+@app.command()
+def calibrate(
+    target_far: Annotated[
+        float, typer.Option(min=1e-6, max=0.5, help="Per-comparison FAR")
+    ] = 0.0005,
+    apply: Annotated[bool, typer.Option("--apply", help="Store the recommended threshold")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Measure the threshold trade-off on the enrolled gallery; optionally make it active."""
+    from facerec.calibration.service import calibrate as run_calibration
+    from facerec.calibration.service import set_threshold
+
+    with _state() as state, Session(state.db) as session:
+        report = run_calibration(
+            session=session,
+            settings=state.settings,
+            model=state.runtime.model,
+            target_far=target_far,
+        )
+        if as_json:
+            print(report.model_dump_json(indent=2))
+        else:
+            _print_calibration(report)
+        if apply:
+            if report.recommended_threshold is None or not report.reliable:
+                console.print(
+                    "[red]not applied[/red]: the gallery is too small to measure that FAR"
+                )
+                raise typer.Exit(1)
+            stored = set_threshold(
+                session=session, settings=state.settings, threshold=report.recommended_threshold
+            )
+            console.print(f"active threshold is now {stored.active_threshold}")
+
+
+def _print_calibration(report: Calibration) -> None:
+    console.print(
+        f"{report.people} people, {report.faces} faces: {report.impostor_pairs} different-person "
+        f"pairs, {report.genuine_pairs} same-person pairs (model {report.model})"
+    )
+    table = Table("threshold", "false accepts (FAR)", "false rejects (FRR)")
+    for row in report.table:
+        mark = " (active)" if row.threshold == report.active_threshold else ""
+        frr = "n/a" if row.frr is None else f"{row.frr:.2%}"
+        table.add_row(f"{row.threshold:.3f}{mark}", f"{row.far:.4%}", frr)
+    console.print(table)
+    console.print(
+        f"recommended for FAR {report.target_far:.4%}: {report.recommended_threshold} "
+        f"(active {report.active_threshold}, default {report.default_threshold})"
+    )
+    for look in report.look_alikes[:10]:
+        console.print(
+            f"[yellow]look-alikes[/yellow] {escape(look.name_a)} ({look.person_a}) and "
+            f"{escape(look.name_b)} ({look.person_b}): {look.similarity:.3f}"
+        )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(warning)}")
 
 
 @attendance_app.command("report")

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from facerec import __version__
 from facerec.api.deps import SessionDep, StateDep
+from facerec.calibration.service import threshold_value
 from facerec.db.engine import is_reachable
 from facerec.faces.service import count_faces
 from facerec.people.service import list_people
@@ -76,7 +77,7 @@ def status(session: SessionDep, state: StateDep) -> StatusInfo:
         engine=state.runtime.engine.name,
         model=state.runtime.model,
         detector=state.settings.detector.model,
-        threshold=state.settings.match_threshold,
+        threshold=threshold_value(session=session, settings=state.settings),
         timezone=state.settings.attendance.timezone,
         people=list_people(session=session, q=None, offset=0, limit=1).total,
         faces=count_faces(session=session),

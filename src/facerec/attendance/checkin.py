@@ -19,6 +19,7 @@ from facerec.attendance.models import (
     UnknownFace,
 )
 from facerec.attendance.rules import day_bounds
+from facerec.calibration.service import threshold_value
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
 from facerec.index.sync import IndexSync
@@ -44,7 +45,7 @@ def check_in(
         index=index,
         analyzed=analyzed,
         top_k=1,
-        threshold=settings.match_threshold,
+        threshold=threshold_value(session=session, settings=settings),
     )
     zone = ZoneInfo(settings.attendance.timezone)
     # The window never reaches into the previous local day: a day's first check-in counts.
@@ -125,7 +126,9 @@ def _remember_unknown(
     """
     if face.embedding is None or analyzed.pixels is None:
         return
-    threshold = settings.attendance.unknown_group_threshold or settings.match_threshold
+    threshold = settings.attendance.unknown_group_threshold or threshold_value(
+        session=session, settings=settings
+    )
     group = _similar_group(session, face.embedding, analyzed.model, now, threshold)
     window = timedelta(minutes=settings.attendance.dedupe_minutes)
     if group is not None and group[1] > now - window:

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
 
 from facerec.api.deps import SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import ParsedBody, json_key, openapi_image_body, parse_images
+from facerec.calibration.service import threshold_value
 from facerec.errors import ValidationFailed
 from facerec.recognition import service
 from facerec.recognition.models import DetectResult, EmbedResult, RecognizeResult, VerifyResult
@@ -27,9 +29,13 @@ NUMBER_FIELDS: dict[str, Any] = {
 }
 
 
-def _threshold(state: AppState, body: ParsedBody, query: float | None) -> float:
+async def _threshold(
+    state: AppState, session: Session, body: ParsedBody, query: float | None
+) -> float:
+    """The request's threshold, else the active one (calibrated or configured)."""
     value = body.number("threshold", query, float)
-    value = state.settings.match_threshold if value is None else value
+    if value is None:
+        value = await run_in_threadpool(threshold_value, session=session, settings=state.settings)
     if not 0.0 <= value <= 1.0:
         raise ValidationFailed("threshold must be between 0 and 1", field="threshold")
     return float(value)
@@ -64,7 +70,7 @@ async def recognize(
         raise ValidationFailed(
             f"top_k must be between 1 and {state.settings.max_top_k}", field="top_k"
         )
-    chosen = _threshold(state, body, threshold)
+    chosen = await _threshold(state, session, body, threshold)
     analyzed = await state.runtime.run(_required(body, "file"))
     return await run_in_threadpool(
         service.recognize,
@@ -96,7 +102,7 @@ async def verify(
     body = await parse_images(
         request, names=("file1", "file2"), max_bytes=state.settings.upload.max_bytes
     )
-    chosen = _threshold(state, body, threshold)
+    chosen = await _threshold(state, session, body, threshold)
     ratio = state.settings.enrol.dominance_ratio  # the same "one clear face" rule as enrolment
     pid = body.number("person_id", person_id, int)
     if pid is not None and body.one("file2") is not None:

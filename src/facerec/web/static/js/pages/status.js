@@ -1,7 +1,7 @@
-// Status: what this server runs and holds.
-import { serverStatus } from "../api.js";
+// Status: what this server runs and holds; and threshold calibration on the gallery.
+import { del, get, put, serverStatus } from "../api.js";
 import { t } from "../i18n.js";
-import { h, alertBox } from "../ui.js";
+import { h, alertBox, percent, toast } from "../ui.js";
 
 export async function statusPage(main) {
   main.append(h("h1", {}, t("status.title")));
@@ -16,8 +16,46 @@ export async function statusPage(main) {
       h("dl", { class: "facts", "data-testid": "status-facts" },
         rows.map(([key, value]) => [h("dt", {}, t(key)), h("dd", {}, String(value))])),
       h("p", {}, h("a", { href: "/docs" }, t("status.api"))),
+      calibrationPanel(),
     );
   } catch (err) {
     main.append(alertBox(err.explain ? err.explain() : String(err)));
   }
+}
+
+function calibrationPanel() {
+  const body = h("div", { "aria-live": "polite" });
+  const far = h("select", {}, [["0.01", "1%"], ["0.001", "0.1%"], ["0.0005", "0.05%"], ["0.0001", "0.01%"]].map(([v, label]) =>
+    h("option", { value: v, selected: v === "0.0005" }, label)));
+  async function load() {
+    try {
+      const report = await get("/calibration", { target_far: far.value });
+      const table = h("table", { "data-testid": "calibration-table" },
+        h("thead", {}, h("tr", {}, [t("cal.threshold"), t("cal.far"), t("cal.frr")].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, report.table.map((row) => h("tr", { class: row.threshold === report.active_threshold ? "active" : "" },
+          h("td", {}, row.threshold.toFixed(3) + (row.threshold === report.active_threshold ? ` (${t("cal.active")})` : "")),
+          h("td", {}, `${(row.far * 100).toFixed(3)}%`),
+          h("td", {}, row.frr === null ? "–" : percent(row.frr))))));
+      const apply = h("button", { type: "button", disabled: !report.reliable || report.recommended_threshold === null,
+        onclick: async () => { await put("/calibration/threshold", { threshold: report.recommended_threshold }); toast(t("person.saved")); load(); } },
+        t("cal.apply", { value: report.recommended_threshold ?? "–" }));
+      const reset = h("button", { type: "button", class: "secondary",
+        onclick: async () => { await del("/calibration/threshold"); toast(t("person.saved")); load(); } },
+        t("cal.reset", { value: report.default_threshold }));
+      body.replaceChildren(
+        h("p", {}, t("cal.summary", { people: report.people, faces: report.faces, impostors: report.impostor_pairs, genuine: report.genuine_pairs })),
+        h("div", { class: "scroll" }, table),
+        h("div", { class: "row wrap" }, apply, reset),
+        report.look_alikes.length ? h("ul", {}, report.look_alikes.slice(0, 10).map((l) =>
+          h("li", {}, t("cal.lookAlike", { a: l.name_a, b: l.name_b, s: percent(l.similarity) })))) : "",
+        report.warnings.length ? h("ul", { class: "warnings" }, report.warnings.map((w) => h("li", {}, w))) : "",
+      );
+    } catch (err) {
+      body.replaceChildren(alertBox(err.explain()));
+    }
+  }
+  far.addEventListener("change", load);
+  load();
+  return h("section", { class: "panel" }, h("h2", {}, t("cal.title")), h("p", { class: "muted" }, t("cal.hint")),
+    h("div", { class: "field" }, h("label", { for: "cal-far" }, t("cal.target")), Object.assign(far, { id: "cal-far" })), body);
 }

@@ -1,0 +1,1 @@
+"""Per-operator calibration: the match threshold measured on the enrolled gallery itself."""

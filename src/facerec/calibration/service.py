@@ -1,0 +1,158 @@
+"""Measure impostor and genuine scores on the gallery, recommend a threshold, store it."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlmodel import Session, col, select
+
+from facerec.calibration.models import AppSetting, Calibration, LookAlike, ThresholdOut, TradeOff
+from facerec.config import Settings
+from facerec.db.engine import lock_for_write
+from facerec.faces.models import Face
+from facerec.people.service import names_of
+
+THRESHOLD_KEY = "match_threshold"
+MAX_FACES = 6000
+"""Calibration compares every pair of up to this many faces (a sample beyond)."""
+TABLE = (0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97)
+
+
+def active_threshold(*, session: Session, settings: Settings) -> ThresholdOut:
+    stored = session.get(AppSetting, THRESHOLD_KEY)
+    if stored is not None:
+        return ThresholdOut(
+            active_threshold=float(stored.value),
+            default_threshold=settings.match_threshold,
+            source="calibrated",
+        )
+    return ThresholdOut(
+        active_threshold=settings.match_threshold,
+        default_threshold=settings.match_threshold,
+        source="settings",
+    )
+
+
+def threshold_value(*, session: Session, settings: Settings) -> float:
+    """The threshold every request uses unless it passes its own."""
+    return active_threshold(session=session, settings=settings).active_threshold
+
+
+def set_threshold(*, session: Session, settings: Settings, threshold: float | None) -> ThresholdOut:
+    """Store ``threshold`` for every worker; None returns to the configured default."""
+    lock_for_write(session)
+    stored = session.get(AppSetting, THRESHOLD_KEY)
+    if threshold is None:
+        if stored is not None:
+            session.delete(stored)
+    else:
+        stored = stored or AppSetting(key=THRESHOLD_KEY, value=threshold)
+        stored.value = round(float(threshold), 4)
+        session.add(stored)
+    session.commit()
+    return active_threshold(session=session, settings=settings)
+
+
+def calibrate(
+    *, session: Session, settings: Settings, model: str, target_far: float
+) -> Calibration:
+    rows = session.exec(
+        select(Face.person_id, Face.embedding).where(Face.model == model).order_by(col(Face.id))
+    ).all()
+    warnings: list[str] = []
+    if len(rows) > MAX_FACES:
+        keep = np.random.default_rng(0).choice(len(rows), MAX_FACES, replace=False)
+        rows = [rows[i] for i in sorted(keep)]
+        warnings.append(f"sampled {MAX_FACES} faces of the gallery")
+    labels = np.asarray([r[0] for r in rows], dtype=np.int64)
+    vectors = (
+        np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
+        if rows
+        else np.zeros((0, 1), dtype=np.float32)
+    )
+    impostor, genuine = _pair_scores(vectors, labels)
+    active = threshold_value(session=session, settings=settings)
+    recommended = _threshold_for(impostor, target_far)
+    reliable = impostor.size * target_far >= 1.0
+    if not reliable:
+        warnings.append(
+            f"{impostor.size} different-person pairs cannot measure a false-accept rate of "
+            f"{target_far:.4%}; enrol more people (or keep the default threshold)"
+        )
+    if genuine.size == 0:
+        warnings.append("nobody has two photos: the same-person reject rate is unknown")
+    look_alikes = _look_alikes(session, vectors, labels, active)
+    if look_alikes:
+        warnings.append(f"{len(look_alikes)} pairs of different people score above the threshold")
+    return Calibration(
+        model=model,
+        people=int(np.unique(labels).size),
+        faces=len(rows),
+        impostor_pairs=int(impostor.size),
+        genuine_pairs=int(genuine.size),
+        target_far=target_far,
+        recommended_threshold=recommended,
+        reliable=reliable,
+        active_threshold=active,
+        default_threshold=settings.match_threshold,
+        table=[_trade_off(t, impostor, genuine) for t in sorted({*TABLE, active})],
+        look_alikes=look_alikes,
+        warnings=warnings,
+    )
+
+
+def _pair_scores(
+    vectors: NDArray[np.float32], labels: NDArray[np.int64]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Cosine (clipped to [0, 1]) of every pair: different people, then same person."""
+    if len(vectors) < 2:
+        empty = np.zeros(0, dtype=np.float32)
+        return empty, empty
+    scores = np.clip(vectors @ vectors.T, 0.0, 1.0)
+    upper = np.triu(np.ones(scores.shape, dtype=bool), k=1)
+    same = labels[:, None] == labels[None, :]
+    return scores[upper & ~same], scores[upper & same]
+
+
+def _threshold_for(impostor: NDArray[np.float32], far: float) -> float | None:
+    if impostor.size == 0:
+        return None
+    ordered = np.sort(impostor)[::-1]
+    allowed = int(np.floor(far * impostor.size))
+    if allowed >= ordered.size:
+        return 0.0
+    return round(float(np.nextafter(ordered[allowed], np.float32(2.0))), 4)
+
+
+def _trade_off(
+    threshold: float, impostor: NDArray[np.float32], genuine: NDArray[np.float32]
+) -> TradeOff:
+    far = float((impostor >= threshold).mean()) if impostor.size else 0.0
+    frr = float((genuine < threshold).mean()) if genuine.size else None
+    return TradeOff(threshold=round(threshold, 4), far=far, frr=frr)
+
+
+def _look_alikes(
+    session: Session, vectors: NDArray[np.float32], labels: NDArray[np.int64], threshold: float
+) -> list[LookAlike]:
+    """Different people whose closest faces reach the threshold, most similar first (top 50)."""
+    if len(vectors) < 2:
+        return []
+    scores = np.clip(vectors @ vectors.T, 0.0, 1.0)
+    best: dict[tuple[int, int], float] = {}
+    for i, j in zip(*np.nonzero(np.triu(scores >= threshold, k=1)), strict=True):
+        a, b = sorted((int(labels[i]), int(labels[j])))
+        if a != b:
+            best[(a, b)] = max(best.get((a, b), 0.0), float(scores[i, j]))
+    pairs = sorted(best.items(), key=lambda item: -item[1])[:50]
+    names = names_of(session=session, person_ids=sorted({p for pair, _ in pairs for p in pair}))
+    return [
+        LookAlike(
+            person_a=a,
+            name_a=names.get(a, ""),
+            person_b=b,
+            name_b=names.get(b, ""),
+            similarity=round(s, 4),
+        )
+        for (a, b), s in pairs
+    ]
