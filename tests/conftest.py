@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from facerec.app import create_app
 from facerec.config import Settings
-from facerec.inference.dlib_engine import DlibEngine
+from facerec.inference.engines import build_engine
+from facerec.inference.types import FaceEngine
 from tests.fakes import FakeEngine
 
 SHARED = Path(
@@ -53,15 +54,18 @@ def client(settings: Settings, fake_engine: FakeEngine) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def real_engine() -> DlibEngine:
-    """The embedded dlib models, loaded once for the session."""
-    engine = DlibEngine()
+def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceEngine]:
+    """The default engine with the real models (converted once for the session)."""
+    engine = build_engine(Settings(data_dir=tmp_path_factory.mktemp("engine")))
     engine.load()
-    return engine
+    yield engine
+    closer = getattr(engine, "close", None)
+    if callable(closer):
+        closer()
 
 
 @pytest.fixture
-def real_client(settings: Settings, real_engine: DlibEngine) -> Iterator[TestClient]:
+def real_client(settings: Settings, real_engine: FaceEngine) -> Iterator[TestClient]:
     """The whole stack with the real models and a real SQLite file; default threshold."""
     real = settings.model_copy(update={"match_threshold": Settings().match_threshold})
     with TestClient(create_app(real, engine=real_engine)) as test_client:

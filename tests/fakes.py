@@ -36,6 +36,7 @@ def picture(faces: Sequence[tuple[Colour, int]], fmt: str = "PNG", height: int =
 
 class FakeEngine:
     name = "fake"
+    fallback_detector = None
     model_id = "fake-colour-v1"
     dim = 16
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from facerec.app import create_app
 from facerec.config import Settings
-from facerec.inference.dlib_engine import DlibEngine
+from facerec.inference.types import FaceEngine
 from tests.conftest import shared_path
 
 pytestmark = [pytest.mark.models, pytest.mark.shared_data]
@@ -34,7 +34,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def client(settings: Settings, real_engine: DlibEngine, clock: Clock) -> Iterator[TestClient]:
+def client(settings: Settings, real_engine: FaceEngine, clock: Clock) -> Iterator[TestClient]:
     real = settings.model_copy(update={"match_threshold": Settings().match_threshold})
     with TestClient(create_app(real, engine=real_engine, clock=clock)) as test_client:
         yield test_client

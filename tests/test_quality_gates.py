@@ -14,7 +14,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from facerec.app import create_app
 from facerec.config import EnrolSettings, Settings
 from facerec.faces.quality_gate import quality_problems
-from facerec.inference.dlib_engine import DlibEngine
+from facerec.inference.types import FaceEngine
 from tests.conftest import hopper_bytes
 from tests.fakes import FakeEngine, picture
 
@@ -68,7 +68,7 @@ def test_api_reports_the_reason_and_force_overrides(strict: TestClient) -> None:
 
 @pytest.mark.models
 def test_real_photos_pass_and_degraded_ones_fail(
-    settings: Settings, real_engine: DlibEngine
+    settings: Settings, real_engine: FaceEngine
 ) -> None:
     real = Settings(data_dir=settings.data_dir)
     photo = Image.open(io.BytesIO(hopper_bytes())).convert("RGB")

@@ -32,7 +32,7 @@ from facerec.faces.views import router as faces_router
 from facerec.index.base import VectorIndex
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.sync import IndexSync
-from facerec.inference.dlib_engine import DlibEngine
+from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
 from facerec.people.views import router as people_router
@@ -56,7 +56,7 @@ def build_state(
     if settings.migrate_on_start:
         upgrade(settings.db_url, lock_dir=settings.data_dir)
     db = make_engine(settings.db_url)
-    runtime = FaceRuntime(engine or DlibEngine(settings.detector), settings)
+    runtime = FaceRuntime(engine or build_engine(settings), settings)
     runtime.load()
     sync = IndexSync(index or FaissIndex(runtime.dim), runtime.model)
     with Session(db) as session:

@@ -31,6 +31,11 @@ class DetectorSettings(BaseModel):
     """Upper bound on the pixels the detector scans; large photos are scanned downscaled."""
     min_score: float = 0.0
     """Detector confidence below which a candidate is dropped."""
+    fallback: Literal["none", "cnn"] = "cnn"
+    """When the HOG detector finds no face, look again with the MMOD CNN (slower, finds
+    turned and poorly lit faces). Not used for kiosk frames (the next frame comes soon)."""
+    fallback_max_pixels: int = Field(1_000_000, ge=0)
+    """Images larger than this skip the fallback (the CNN's cost grows with pixels)."""
 
 
 class UploadSettings(BaseModel):
@@ -45,6 +50,14 @@ class InferenceSettings(BaseModel):
 
     threads: int = Field(2, ge=1, le=64)
     """Images analysed at once (size of the inference thread pool)."""
+    onnx_intra_threads: int = Field(0, ge=0, le=64)
+    """Threads ONNX Runtime uses inside one network call (0: one per core)."""
+    onnx_providers: list[str] = []
+    """ONNX Runtime providers in order of preference (empty: CUDA when available, else CPU)."""
+    batch_size: int = Field(16, ge=1, le=256)
+    """Most faces embedded in one network call (micro-batching across requests)."""
+    batch_wait_ms: float = Field(5.0, ge=0, le=1000)
+    """How long the first face of a batch waits for others to join it."""
     max_pending: int = Field(64, ge=1)
     """Images allowed in the inference stage at once (running plus waiting); beyond that
     the server answers 503 with Retry-After instead of queueing without bound."""
@@ -96,6 +109,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
+    engine: Literal["onnx", "dlib"] = "onnx"
+    """``onnx``: dlib's networks converted to ONNX Runtime (fast, same vectors);
+    ``dlib``: dlib itself."""
     database_url: str | None = None
     """SQLAlchemy URL; default ``sqlite:///<data_dir>/facerec.db`` (WAL mode)."""
     host: str = "127.0.0.1"

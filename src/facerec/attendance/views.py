@@ -74,7 +74,7 @@ async def post_check_in(
     name = body.fields.get("device", device)
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise ValidationFailed("device must be a string of at most 100 characters", field="device")
-    analyzed = await state.runtime.run(image.data)
+    analyzed = await state.runtime.run(image.data, fallback=False)  # camera frames: no 2nd try
     result: CheckInResult = await run_in_threadpool(
         check_in,
         session=session,

@@ -53,90 +53,69 @@ def model_path(kind: str) -> Path:
 
 
 def detection_scale(width: int, height: int, settings: DetectorSettings) -> float:
-    """How much to resize an image before detection so that faces of ``min_face_px``
+    """How much the primary detector resizes an image so that faces of ``min_face_px``
     become findable, without scanning more than ``max_detect_pixels``."""
     wanted = NATIVE_MIN_FACE[settings.model] / settings.min_face_px
     cap = (settings.max_detect_pixels / max(1, width * height)) ** 0.5
     return float(min(wanted, cap))
 
 
-class _ThreadModels(threading.local):
+class ThreadModels(threading.local):
     """Lazily loaded dlib objects, one set per thread."""
 
     def __init__(self) -> None:
         self.objects: dict[str, Any] = {}
 
 
-class DlibEngine:
-    """Detector, landmarker and embedder backed by dlib."""
+class DlibDetector:
+    """dlib's HOG or MMOD CNN face detector, run on a rescaled copy of the image so that
+    faces of ``min_face_px`` are found without scanning more than ``max_pixels``."""
 
-    name = "dlib"
+    def __init__(self, kind: str, settings: DetectorSettings, models: ThreadModels) -> None:
+        self.kind = kind
+        self.settings = settings
+        self.max_pixels = settings.max_detect_pixels
+        if kind == "cnn" and settings.model != "cnn":  # as a fallback: bounded cost
+            self.max_pixels = min(settings.max_detect_pixels, max(1, settings.fallback_max_pixels))
+        self._models = models
 
-    def __init__(self, detector: DetectorSettings | None = None) -> None:
-        self.settings = detector or DetectorSettings()
-        self._local = _ThreadModels()
-
-    # -- lifecycle -------------------------------------------------------------------
     def load(self) -> None:
-        """Load every model in the calling thread (fails loudly if a file is missing)."""
-        self._get("landmarks")
-        self._get("embedder")
-        self._get("detector")
+        self._detector()
 
-    def _get(self, kind: str) -> Any:
-        objects = self._local.objects
-        if kind not in objects:
-            objects[kind] = self._build(kind)
-        return objects[kind]
+    def _detector(self) -> Any:
+        objects = self._models.objects
+        key = f"detector-{self.kind}"
+        if key not in objects:
+            import dlib
 
-    def _build(self, kind: str) -> Any:
-        import dlib
-
-        try:
-            if kind == "landmarks":
-                return dlib.shape_predictor(str(model_path("landmarks")))
-            if kind == "embedder":
-                return dlib.face_recognition_model_v1(str(model_path("embedder")))
-            if self.settings.model == "cnn":
-                return dlib.cnn_face_detection_model_v1(str(model_path("cnn")))
-            return dlib.get_frontal_face_detector()
-        except RuntimeError as exc:  # dlib's deserialisation errors
-            raise NotReady(f"could not load the {kind} model: {exc}") from exc
-
-    # -- the three parts ---------------------------------------------------------------
-    @property
-    def detector(self) -> DlibEngine:
-        return self
-
-    @property
-    def landmarker(self) -> DlibEngine:
-        return self
-
-    @property
-    def embedder(self) -> DlibEngine:
-        return self
-
-    model_id = EMBEDDER_MODEL_ID
-    dim = 128
+            try:
+                objects[key] = (
+                    dlib.cnn_face_detection_model_v1(str(model_path("cnn")))
+                    if self.kind == "cnn"
+                    else dlib.get_frontal_face_detector()
+                )
+            except RuntimeError as exc:
+                raise NotReady(f"could not load the {self.kind} detector: {exc}") from exc
+        return objects[key]
 
     def detect(self, image: RGBImage) -> list[Detection]:
         height, width = image.shape[:2]
-        scale = detection_scale(width, height, self.settings)
+        wanted = NATIVE_MIN_FACE[self.kind] / self.settings.min_face_px
+        scale = min(wanted, (self.max_pixels / max(1, width * height)) ** 0.5)
         scanned = image
         if abs(scale - 1.0) > 1e-3:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             scanned = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-        found = self._raw_detect(scanned)
         detections = [
             Detection(x1=x1 / scale, y1=y1 / scale, x2=x2 / scale, y2=y2 / scale, score=s)
-            for (x1, y1, x2, y2, s) in found
+            for (x1, y1, x2, y2, s) in self._raw_detect(scanned)
             if s >= self.settings.min_score
         ]
         return _drop_overlaps(detections)
 
     def _raw_detect(self, image: RGBImage) -> list[tuple[float, float, float, float, float]]:
-        detector = self._get("detector")
-        if self.settings.model == "cnn":
+        detector = self._detector()
+        if self.kind == "cnn":
             return [
                 (
                     d.rect.left(),
@@ -152,6 +131,64 @@ class DlibEngine:
             (r.left(), r.top(), r.right() + 1, r.bottom() + 1, float(s))
             for r, s in zip(rects, scores, strict=True)
         ]
+
+
+class DlibEngine:
+    """Detector (plus a CNN fallback), landmarker and embedder backed by dlib."""
+
+    name = "dlib"
+    model_id = EMBEDDER_MODEL_ID
+    dim = 128
+
+    def __init__(self, detector: DetectorSettings | None = None) -> None:
+        self.settings = detector or DetectorSettings()
+        self._local = ThreadModels()
+        self.detector = DlibDetector(self.settings.model, self.settings, self._local)
+        self.fallback_detector: DlibDetector | None = None
+        if self.settings.fallback == "cnn" and self.settings.model != "cnn":
+            self.fallback_detector = DlibDetector("cnn", self.settings, self._local)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def load(self) -> None:
+        """Load every model in the calling thread (fails loudly if a file is missing)."""
+        self._get("landmarks")
+        self._get("embedder")
+        self.detector.load()
+        if self.fallback_detector is not None:
+            self.fallback_detector.load()
+
+    def load_landmarks(self) -> None:
+        """Only the shape predictor (engines that embed elsewhere need no more of dlib)."""
+        self._get("landmarks")
+
+    def _get(self, kind: str) -> Any:
+        objects = self._local.objects
+        if kind not in objects:
+            objects[kind] = self._build(kind)
+        return objects[kind]
+
+    def _build(self, kind: str) -> Any:
+        import dlib
+
+        try:
+            if kind == "landmarks":
+                return dlib.shape_predictor(str(model_path("landmarks")))
+            return dlib.face_recognition_model_v1(str(model_path("embedder")))
+        except RuntimeError as exc:  # dlib's deserialisation errors
+            raise NotReady(f"could not load the {kind} model: {exc}") from exc
+
+    # -- the parts -------------------------------------------------------------------------
+    @property
+    def landmarker(self) -> DlibEngine:
+        return self
+
+    @property
+    def embedder(self) -> DlibEngine:
+        return self
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        """The primary detector (kept for callers that hold the engine)."""
+        return self.detector.detect(image)
 
     def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
         import dlib

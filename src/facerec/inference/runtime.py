@@ -63,18 +63,26 @@ class FaceRuntime:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        closer = getattr(self.engine, "close", None)
+        if callable(closer):
+            closer()
         self.loaded = False
 
     # -- synchronous pipeline ---------------------------------------------------------------
-    def analyze(self, data: bytes, *, embed: bool = True) -> AnalyzedImage:
+    def analyze(self, data: bytes, *, embed: bool = True, fallback: bool = True) -> AnalyzedImage:
         limits = self.settings.upload
         decoded = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
-        result = self.analyze_pixels(decoded.pixels, embed=embed)
+        result = self.analyze_pixels(decoded.pixels, embed=embed, fallback=fallback)
         result.format = decoded.format
         return result
 
-    def analyze_pixels(self, pixels: RGBImage, *, embed: bool = True) -> AnalyzedImage:
+    def analyze_pixels(
+        self, pixels: RGBImage, *, embed: bool = True, fallback: bool = True
+    ) -> AnalyzedImage:
         detections = self.engine.detector.detect(pixels)
+        second = self.engine.fallback_detector
+        if not detections and fallback and second is not None and self._fallback_allowed(pixels):
+            detections = second.detect(pixels)
         points = self.engine.landmarker.landmarks(pixels, detections)
         faces = [
             AnalyzedFace(detection=d, landmarks=p, quality=face_quality(pixels, d, p))
@@ -89,8 +97,12 @@ class FaceRuntime:
             width=int(width), height=int(height), faces=faces, model=self.model, pixels=pixels
         )
 
+    def _fallback_allowed(self, pixels: RGBImage) -> bool:
+        height, width = pixels.shape[:2]
+        return int(height) * int(width) <= self.settings.detector.fallback_max_pixels
+
     # -- async entry point -------------------------------------------------------------
-    async def run(self, data: bytes, *, embed: bool = True) -> AnalyzedImage:
+    async def run(self, data: bytes, *, embed: bool = True, fallback: bool = True) -> AnalyzedImage:
         """``analyze`` off the event loop, with bounded concurrency and queue."""
         if self._executor is None:
             self.load()
@@ -102,7 +114,7 @@ class FaceRuntime:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
-                self._executor, partial(self.analyze, data, embed=embed)
+                self._executor, partial(self.analyze, data, embed=embed, fallback=fallback)
             )
         finally:
             with self._lock:

@@ -100,6 +100,11 @@ class FaceEngine(Protocol):
     def load(self) -> None: ...
 
     @property
+    def fallback_detector(self) -> Detector | None:
+        """Tried when ``detector`` finds nothing (None: no second try)."""
+        ...
+
+    @property
     def detector(self) -> Detector: ...
 
     @property

@@ -1,0 +1,89 @@
+"""The fast engine: dlib's own models, evaluated without dlib's runtime.
+
+- detector: dlib's HOG (``detector.model=hog``: no network, fast on CPU; this one part
+  still runs in dlib), or the MMOD CNN converted to ONNX (``cnn``); with ``hog`` the
+  converted CNN is the fallback when HOG finds nothing;
+- landmarker: the 5-point regression-tree cascade evaluated in numpy (same points as
+  dlib's, to the pixel);
+- embedder: the ResNet converted to ONNX, with micro-batching across concurrent requests.
+
+Converted models are cached under ``<data_dir>/models``, keyed by the source file's hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facerec.config import DetectorSettings, InferenceSettings, Settings
+from facerec.inference.batching import BatchedEmbedder, MicroBatcher
+from facerec.inference.dlib_engine import NATIVE_MIN_FACE, DlibDetector, ThreadModels
+from facerec.inference.onnx_detector import OnnxMmodDetector
+from facerec.inference.onnx_embedder import OnnxEmbedder
+from facerec.inference.shape_predictor import NumpyLandmarker
+from facerec.inference.types import Detector
+
+
+def cnn_detector(
+    cache: Path, settings: DetectorSettings, inference: InferenceSettings, *, max_pixels: int
+) -> OnnxMmodDetector:
+    """The converted MMOD CNN, scaled so ``min_face_px`` faces are found within ``max_pixels``."""
+    wanted = NATIVE_MIN_FACE["cnn"] / settings.min_face_px
+
+    def policy(width: int, height: int) -> float:
+        return float(min(wanted, (max_pixels / max(1, width * height)) ** 0.5))
+
+    return OnnxMmodDetector(
+        cache,
+        scale=policy,
+        adjust_threshold=max(0.0, settings.min_score),
+        intra_op_threads=inference.onnx_intra_threads,
+        inter_op_threads=1,
+        providers=inference.onnx_providers or None,
+    )
+
+
+class OnnxEngine:
+    name = "onnx"
+
+    def __init__(self, settings: Settings) -> None:
+        detector, inference = settings.detector, settings.inference
+        cache = settings.data_dir / "models"
+        self._dlib_models = ThreadModels()
+        self.detector: Detector
+        if detector.model == "cnn":
+            self.detector = cnn_detector(
+                cache, detector, inference, max_pixels=detector.max_detect_pixels
+            )
+        else:
+            self.detector = DlibDetector("hog", detector, self._dlib_models)
+        self.fallback_detector: Detector | None = None
+        if detector.model == "hog" and detector.fallback == "cnn":
+            limit = min(detector.max_detect_pixels, max(1, detector.fallback_max_pixels))
+            self.fallback_detector = cnn_detector(cache, detector, inference, max_pixels=limit)
+        self.landmarker = NumpyLandmarker()
+        self.network = OnnxEmbedder(
+            cache,
+            intra_op_threads=inference.onnx_intra_threads,
+            inter_op_threads=1,
+            providers=inference.onnx_providers or None,
+            max_batch=inference.batch_size,
+        )
+        self.batcher = MicroBatcher(
+            self.network.embed_chips,
+            max_batch=inference.batch_size,
+            max_wait_ms=inference.batch_wait_ms,
+            max_queue=inference.max_pending,
+        )
+        self.embedder = BatchedEmbedder(self.network.model_id, self.network.dim, self.batcher)
+
+    def load(self) -> None:
+        """Convert or verify the cached models; idempotent, callable from every thread."""
+        self.network.load()
+        _ = self.landmarker.model
+        for part in (self.detector, self.fallback_detector):
+            loader = getattr(part, "load", None)
+            if callable(loader):
+                loader()
+
+    def close(self) -> None:
+        self.batcher.close()
