@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facerec.config import Settings
-from facerec.inference.dlib_engine import DlibEngine
+from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 
 LFW = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lfw-dev"
@@ -38,7 +38,7 @@ def _embed(path: str) -> NDArray[np.float32] | None:
     global _runtime  # noqa: PLW0603 - one runtime per worker process
     if _runtime is None:
         settings = Settings()
-        _runtime = FaceRuntime(DlibEngine(settings.detector), settings)
+        _runtime = FaceRuntime(build_engine(settings), settings)
         _runtime.engine.load()
     result = _runtime.analyze(Path(path).read_bytes())
     if not result.faces:

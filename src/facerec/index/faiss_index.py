@@ -15,6 +15,9 @@ class FaissIndex:
     """``IndexIDMap2(IndexFlatIP)`` keyed by face id, plus face id -> person id."""
 
     def __init__(self, dim: int) -> None:
+        # A flat search over a gallery is microseconds of work: OpenMP threads only spin
+        # and steal the CPU from inference.
+        faiss.omp_set_num_threads(1)
         self.dim = dim
         self._lock = threading.RLock()
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))

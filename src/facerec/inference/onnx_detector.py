@@ -539,6 +539,8 @@ class OnnxMmodDetector:
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.intra_op_threads
             options.inter_op_num_threads = self.inter_op_threads
+            # no busy-waiting between calls: the CPU goes to other requests and workers
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             # every image size is a new shape: don't keep the largest one's buffers around
             options.enable_cpu_mem_arena = False
             self._session = ort.InferenceSession(data, options, providers=self.providers)

@@ -165,6 +165,8 @@ class OnnxEmbedder:
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.intra_op_threads
             options.inter_op_num_threads = self.inter_op_threads
+            # no busy-waiting between calls: the CPU goes to other requests and workers
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(data, options, providers=self.providers)
 
     @property

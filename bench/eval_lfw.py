@@ -1,0 +1,315 @@
+"""Accuracy on LFW-dev, measured the standard way, next to the stock face_recognition pipeline.
+
+Ours: the server's pipeline (ONNX engine: HOG at the server's scale policy with the CNN
+fallback, 5 points, dlib's chip, ResNet descriptor), with and without test-time
+mirroring (the chip and its mirror image, descriptors averaged). Stock: what a
+face_recognition user runs: dlib HOG with upsample 1, first face, 5 points, dlib's
+descriptor, Euclidean distance (0.6 is its customary threshold).
+
+Reports, for each pipeline:
+- verification on pairsDevTrain: 10-fold cross-validated accuracy, TAR at FAR 1% / 0.1%,
+  and accuracy / FAR / FRR at the shipped default threshold;
+- open-set identification: gallery = first image of every identity with 2+ images,
+  probes = their other images, strangers = every single-image identity: rank-1, and
+  DIR (detected and identified) at FPIR 1% and at the default threshold;
+- detection: images where no face was found.
+Writes data/bench/eval_lfw.json and data/bench/roc.png. Descriptors are cached in
+data/bench/ so a second run only scores.
+
+    python bench/eval_lfw.py [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from facerec.config import Settings
+from facerec.inference.face_chips import face_chips
+from facerec.inference.onnx_engine import OnnxEngine
+from facerec.inference.runtime import l2_normalise
+
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw-dev"
+OUT = Path("data/bench")
+Array = NDArray[np.float32]
+_state: dict[str, Any] = {}
+
+
+# -- descriptors ------------------------------------------------------------------------
+def _ours(path: str) -> tuple[Array, Array] | None:
+    """(plain, mirrored) descriptors of the face nearest the centre, or None."""
+    if "engine" not in _state:
+        settings = Settings(data_dir=OUT / "models-cache", inference={"onnx_intra_threads": 1})
+        _state["engine"] = OnnxEngine(settings)
+        _state["engine"].load()
+        _state["settings"] = settings
+    engine: OnnxEngine = _state["engine"]
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    found = engine.detector.detect(pixels)
+    if not found and engine.fallback_detector is not None:
+        found = engine.fallback_detector.detect(pixels)
+    if not found:
+        return None
+    cy, cx = pixels.shape[0] / 2, pixels.shape[1] / 2
+    face = min(found, key=lambda d: ((d.x1 + d.x2) / 2 - cx) ** 2 + ((d.y1 + d.y2) / 2 - cy) ** 2)
+    points = engine.landmarker.landmarks(pixels, [face])
+    chip = face_chips(pixels, points)
+    both = engine.network.embed_chips(np.concatenate([chip, chip[:, :, ::-1]]))
+    return both[0], both[1]
+
+
+def _stock(path: str) -> Array | None:
+    """face_recognition.face_encodings(img)[0], written out with dlib."""
+    if "dlib" not in _state:
+        import dlib
+
+        from facerec.inference.dlib_engine import model_path
+
+        _state["dlib"] = (
+            dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(str(model_path("landmarks"))),
+            dlib.face_recognition_model_v1(str(model_path("embedder"))),
+        )
+    detector, predictor, net = _state["dlib"]
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    faces = detector(pixels, 1)
+    if not faces:
+        return None
+    shape = predictor(pixels, faces[0])
+    return np.asarray(net.compute_face_descriptor(pixels, shape), dtype=np.float32)
+
+
+def _embed(kind: str, paths: list[str], jobs: int) -> dict[str, Array]:
+    cache = OUT / f"eval_lfw_{kind}.npz"
+    if cache.is_file():
+        stored = np.load(cache)
+        if list(stored["paths"]) == paths:
+            return {name: stored[name] for name in stored.files if name != "paths"}
+    started = time.perf_counter()
+    work = _ours if kind == "ours" else _stock
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(work, paths, chunksize=16))
+    out: dict[str, Array] = {}
+    if kind == "ours":
+        plain = np.full((len(paths), 128), np.nan, dtype=np.float32)
+        mirror = plain.copy()
+        for i, r in enumerate(results):
+            if r is not None:
+                plain[i] = l2_normalise(r[0][None])[0]
+                mirror[i] = l2_normalise((r[0] + r[1])[None])[0]
+        out = {"plain": plain, "mirror": mirror}
+    else:
+        raw = np.full((len(paths), 128), np.nan, dtype=np.float32)
+        for i, r in enumerate(results):
+            if r is not None:
+                raw[i] = r
+        out = {"raw": raw}
+    OUT.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, paths=np.asarray(paths), **out)  # type: ignore[arg-type]
+    print(f"{kind}: {len(paths)} images in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return out
+
+
+# -- scoring ------------------------------------------------------------------------------
+def similarity(vectors: Array, stock: bool) -> Any:
+    """A score where higher means more alike: cosine for ours, -distance for stock."""
+    if stock:
+        return lambda a, b: -float(np.linalg.norm(vectors[a] - vectors[b]))
+    return lambda a, b: float(np.clip(vectors[a] @ vectors[b], 0.0, 1.0))
+
+
+def read_pairs(index: dict[str, int]) -> tuple[list[tuple[int, int]], NDArray[np.int64]]:
+    pairs, labels = [], []
+    for line in (LFW / "pairsDevTrain.txt").read_text().split("\n")[1:]:
+        f = line.split()
+        if len(f) == 3:
+            a, b, same = (f[0], int(f[1])), (f[0], int(f[2])), 1
+        elif len(f) == 4:
+            a, b, same = (f[0], int(f[1])), (f[2], int(f[3])), 0
+        else:
+            continue
+        pairs.append(tuple(index[f"{n}/{n}_{i:04d}.jpg"] for n, i in (a, b)))
+        labels.append(same)
+    return pairs, np.asarray(labels)  # type: ignore[return-value]
+
+
+def verification(
+    scores: NDArray[np.float64], labels: NDArray[np.int64], default: float | None
+) -> dict[str, float]:
+    folds = np.arange(len(labels)) % 10
+    accuracies = []
+    for k in range(10):
+        train, test = folds != k, folds == k
+        candidates = np.unique(scores[train])
+        best = max(candidates, key=lambda t: float(((scores[train] >= t) == labels[train]).mean()))
+        accuracies.append(float(((scores[test] >= best) == labels[test]).mean()))
+    genuine, impostor = scores[labels == 1], scores[labels == 0]
+    result = {
+        "accuracy_10fold": float(np.mean(accuracies)),
+        "accuracy_10fold_std": float(np.std(accuracies)),
+    }
+    for far in (0.01, 0.001):
+        t = np.quantile(impostor, 1 - far, method="higher")
+        result[f"tar_at_far_{far}"] = float((genuine > t).mean())
+    if default is not None:
+        result.update(
+            {
+                "default_threshold": default,
+                "accuracy_at_default": float(((scores >= default) == labels).mean()),
+                "far_at_default": float((impostor >= default).mean()),
+                "frr_at_default": float((genuine < default).mean()),
+            }
+        )
+    return result
+
+
+def identification(
+    vectors: Array, names: list[str], stock: bool, default: float | None
+) -> dict[str, float]:
+    found = ~np.isnan(vectors[:, 0])
+    by_name: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        by_name.setdefault(name, []).append(i)
+    gallery = [ids[0] for ids in by_name.values() if len(ids) >= 2 and found[ids[0]]]
+    gallery_names = np.asarray([names[i] for i in gallery])
+    genuine_probes = [
+        i for ids in by_name.values() if len(ids) >= 2 and found[ids[0]] for i in ids[1:]
+    ]
+    strangers = [ids[0] for ids in by_name.values() if len(ids) == 1]
+    g = vectors[gallery]
+
+    def best(probe: int) -> tuple[str, float]:
+        if not found[probe]:
+            return "", -np.inf
+        if stock:
+            d = np.linalg.norm(g - vectors[probe], axis=1)
+            j = int(np.argmin(d))
+            return str(gallery_names[j]), -float(d[j])
+        s = g @ vectors[probe]
+        j = int(np.argmax(s))
+        return str(gallery_names[j]), float(np.clip(s[j], 0, 1))
+
+    genuine = [(best(p), names[p]) for p in genuine_probes]
+    impostor_scores = np.asarray([best(p)[1] for p in strangers])
+    correct = np.asarray([hit == truth for (hit, _), truth in genuine])
+    scores = np.asarray([s for (_, s), _ in genuine])
+    t1 = np.quantile(impostor_scores[np.isfinite(impostor_scores)], 0.99, method="higher")
+    result = {
+        "gallery": len(gallery),
+        "genuine_probes": len(genuine_probes),
+        "strangers": len(strangers),
+        "rank1": float(correct.mean()),
+        "dir_at_fpir_0.01": float((correct & (scores > t1)).mean()),
+    }
+    if default is not None:
+        result["dir_at_default"] = float((correct & (scores >= default)).mean())
+        result["fpir_at_default"] = float((impostor_scores >= default).mean())
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    if not LFW.is_dir():
+        print(f"skipped: {LFW} is absent (see shared/data/README.md)")
+        return 0
+    paths = sorted(str(p) for p in LFW.glob("*/*.jpg"))
+    names = [Path(p).parent.name for p in paths]
+    index = {str(Path(p).relative_to(LFW)): i for i, p in enumerate(paths)}
+    default = Settings().match_threshold
+    ours = _embed("ours", paths, args.jobs)
+    stock = _embed("stock", paths, args.jobs)
+    pairs, labels = read_pairs(index)
+    variants = {
+        "ours": (ours["plain"], False),
+        "ours + mirror": (ours["mirror"], False),
+        "stock": (stock["raw"], True),
+    }
+    report: dict[str, Any] = {"images": len(paths), "pairs": len(pairs)}
+    curves = {}
+    for name, (vectors, is_stock) in variants.items():
+        score = similarity(vectors, is_stock)
+        scores = np.asarray([score(a, b) for a, b in pairs], dtype=np.float64)
+        scores = np.nan_to_num(scores, nan=-np.inf)  # no face: the pair is never accepted
+        threshold = -0.6 if is_stock else default
+        report[name] = {
+            "no_face": float(np.isnan(vectors[:, 0]).mean()),
+            "verification": verification(scores, labels, threshold),
+            "identification": identification(vectors, names, is_stock, threshold),
+        }
+        curves[name] = scores
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "eval_lfw.json").write_text(json.dumps(report, indent=2))
+    _plot(curves, labels, OUT / "roc.png")
+    _print(report)
+    return 0
+
+
+def _plot(curves: dict[str, NDArray[np.float64]], labels: NDArray[np.int64], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, scores in curves.items():
+        order = np.argsort(-scores)
+        tp = np.cumsum(labels[order] == 1) / max(1, (labels == 1).sum())
+        fp = np.cumsum(labels[order] == 0) / max(1, (labels == 0).sum())
+        ax.plot(np.maximum(fp, 1e-4), tp, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("false accept rate (pairsDevTrain)")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("LFW-dev verification ROC")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(target, dpi=120)
+
+
+def _print(report: dict[str, Any]) -> None:
+    rows = [
+        ("no face found", "no_face", None),
+        ("10-fold accuracy", "verification", "accuracy_10fold"),
+        ("TAR @ FAR 1%", "verification", "tar_at_far_0.01"),
+        ("TAR @ FAR 0.1%", "verification", "tar_at_far_0.001"),
+        ("accuracy @ default", "verification", "accuracy_at_default"),
+        ("FAR @ default", "verification", "far_at_default"),
+        ("FRR @ default", "verification", "frr_at_default"),
+        ("rank-1", "identification", "rank1"),
+        ("DIR @ FPIR 1%", "identification", "dir_at_fpir_0.01"),
+        ("DIR @ default", "identification", "dir_at_default"),
+        ("FPIR @ default", "identification", "fpir_at_default"),
+    ]
+    names = ["ours", "ours + mirror", "stock"]
+    print(f"{'':<20}" + "".join(f"{n:>16}" for n in names))
+    for label, group, key in rows:
+        values = [report[n][group] if key is None else report[n][group].get(key) for n in names]
+        print(
+            f"{label:<20}"
+            + "".join(f"{v:>16.2%}" if v is not None else f"{'':>16}" for v in values)
+        )
+    best = max(
+        ("ours", "ours + mirror"), key=lambda n: report[n]["verification"]["accuracy_10fold"]
+    )
+    gain = (
+        report[best]["verification"]["accuracy_10fold"]
+        - report["stock"]["verification"]["accuracy_10fold"]
+    )
+    print(f"10-fold accuracy, {best} vs stock: {gain * 100:+.2f} points")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
