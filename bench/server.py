@@ -262,21 +262,8 @@ def rss_each(pids: Sequence[int]) -> dict[int, float]:
 
 def rss_mb(pids: Sequence[int]) -> float | None:
     """VmRSS of these processes and all their descendants, in MB (None: not readable)."""
-    tree, seen, todo, total = _children(), set[int](), list(pids), 0
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        todo += tree.get(pid, [])
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024 if total else None
+    each = rss_each(pids)
+    return sum(each.values()) if each else None
 
 
 # --------------------------------------------------------------------------- the server

@@ -30,12 +30,8 @@ from facerec.config import DetectorSettings
 from facerec.inference.dlib_engine import DlibEngine, model_path
 from facerec.inference.dlib_format import Affine, Conv, DlibFormatError, Relu
 from facerec.inference.mmod_format import BoxOverlap, parse_mmod, read_mmod, receptive_mapping
-from facerec.inference.onnx_detector import (
-    OnnxMmodDetector,
-    cache_file,
-    pyramid_rects,
-    verified_model,
-)
+from facerec.inference.onnx_cache import cache_file
+from facerec.inference.onnx_detector import OnnxMmodDetector, pyramid_rects, verified_model
 from facerec.inference.types import Detection, RGBImage
 from tests.conftest import hopper_bytes, shared_path
 

@@ -33,7 +33,8 @@ from facerec.inference.dlib_format import (
     read_net,
 )
 from facerec.inference.face_chips import face_chips
-from facerec.inference.onnx_embedder import META_SOURCE, OnnxEmbedder, file_sha256
+from facerec.inference.onnx_cache import META_SOURCE, file_sha256
+from facerec.inference.onnx_embedder import OnnxEmbedder
 from facerec.inference.types import Landmarks, RGBImage
 from tests.conftest import hopper_bytes, shared_path
 

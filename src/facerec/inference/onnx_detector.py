@@ -33,13 +33,10 @@ scale of 2, or ``upsample=1``, finds faces of about 40).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import logging
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,7 +60,16 @@ from facerec.inference.mmod_format import (
     parse_mmod,
     receptive_mapping,
 )
-from facerec.inference.onnx_embedder import default_providers, weights_sha256
+from facerec.inference.onnx_cache import (
+    META_CONVERTER,
+    META_SOURCE,
+    cache_file,
+    cached_or_convert,
+    default_providers,
+    is_verified,
+    sha256_bytes,
+    stamp,
+)
 from facerec.inference.onnx_graph import OPSET
 from facerec.inference.types import Detection, RGBImage
 
@@ -71,9 +77,6 @@ log = logging.getLogger(__name__)
 
 CONVERTER_VERSION = "1"
 """Bump when the conversion changes: older cached files are then rebuilt."""
-META_SOURCE = "facerec.source_sha256"
-META_CONVERTER = "facerec.converter_version"
-META_WEIGHTS = "facerec.weights_sha256"
 META_KIND = "facerec.kind"
 KIND = "dlib-mmod-detector"
 INPUT_NAME = "pyramid"
@@ -173,76 +176,40 @@ def output_size(net: MmodNet, rows: int, cols: int) -> tuple[int, int]:
 
 
 # -- the cache -----------------------------------------------------------------------------
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def convert(data: bytes, source_name: str, source_hash: str) -> onnx.ModelProto:
     """The ONNX model for a dlib MMOD ``.dat``'s bytes, tied to them by its metadata."""
     net = parse_mmod(data)
     model = build_detector_model(net)
     options = net.options
     metadata = {
-        META_SOURCE: source_hash,
-        META_CONVERTER: CONVERTER_VERSION,
-        META_WEIGHTS: weights_sha256(model),
-        META_KIND: KIND,
+        **_expected(source_hash),
         "facerec.source_name": source_name,
         "facerec.detector_windows": json.dumps(
             [[w.width, w.height, w.label] for w in options.detector_windows]
         ),
         "facerec.mean_rgb": json.dumps(list(net.input.mean_rgb)),
     }
-    helper.set_model_props(model, metadata)
-    return model
+    return stamp(model, metadata)
 
 
-def cache_file(cache_dir: Path, source: Path, source_hash: str) -> Path:
-    return cache_dir / f"{source.stem}-{source_hash[:16]}.onnx"
+def _expected(source_hash: str) -> dict[str, str]:
+    return {META_SOURCE: source_hash, META_CONVERTER: CONVERTER_VERSION, META_KIND: KIND}
 
 
 def verified_model(data: bytes, source_hash: str) -> bool:
     """Whether cached bytes parse and carry the expected source hash, kind and weights."""
-    try:
-        model = onnx.load_model_from_string(data)
-    except Exception:  # protobuf raises several kinds on corrupt input
-        return False
-    meta = {prop.key: prop.value for prop in model.metadata_props}
-    return (
-        meta.get(META_SOURCE) == source_hash
-        and meta.get(META_CONVERTER) == CONVERTER_VERSION
-        and meta.get(META_KIND) == KIND
-        and meta.get(META_WEIGHTS) == weights_sha256(model)
-    )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return is_verified(data, _expected(source_hash))
 
 
 def load_or_convert(source: Path, cache_dir: Path) -> tuple[MmodNet, bytes, bool]:
     """The parsed detector, its serialized ONNX model, and whether that came from the cache."""
     data = source.read_bytes()
-    source_hash = _sha256(data)
-    net = parse_mmod(data)
+    source_hash = sha256_bytes(data)
     path = cache_file(cache_dir, source, source_hash)
-    if path.is_file():
-        cached = path.read_bytes()
-        if verified_model(cached, source_hash):
-            return net, cached, True
-        log.warning("rebuilding %s: corrupt or made from another model file", path)
-    model = convert(data, source.name, source_hash).SerializeToString()
-    _write_atomic(path, model)
-    log.info("converted %s to %s", source.name, path)
-    return net, model, False
+    model, cached = cached_or_convert(
+        path, _expected(source_hash), lambda: convert(data, source.name, source_hash)
+    )
+    return parse_mmod(data), model, cached
 
 
 # -- the image pyramid ---------------------------------------------------------------------

@@ -11,10 +11,7 @@ id stays ``dlib-resnet-v1`` and stored vectors remain comparable.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +24,16 @@ from numpy.typing import NDArray
 from facerec.inference.dlib_engine import EMBEDDER_MODEL_ID, model_path
 from facerec.inference.dlib_format import read_net
 from facerec.inference.face_chips import face_chips
+from facerec.inference.onnx_cache import (
+    META_CONVERTER,
+    META_SOURCE,
+    cache_file,
+    cached_or_convert,
+    default_providers,
+    file_sha256,
+    is_verified,
+    stamp,
+)
 from facerec.inference.onnx_graph import INPUT_NAME, OUTPUT_NAME, build_model
 from facerec.inference.types import Landmarks, RGBImage
 
@@ -34,92 +41,32 @@ log = logging.getLogger(__name__)
 
 CONVERTER_VERSION = "1"
 """Bump when the conversion changes: older cached files are then rebuilt."""
-META_SOURCE = "facerec.source_sha256"
-META_CONVERTER = "facerec.converter_version"
-META_WEIGHTS = "facerec.weights_sha256"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def weights_sha256(model: onnx.ModelProto) -> str:
-    """A digest of every initializer's name and bytes (what a bit flip would change)."""
-    digest = hashlib.sha256()
-    for tensor in model.graph.initializer:
-        digest.update(tensor.name.encode())
-        digest.update(tensor.raw_data)
-    return digest.hexdigest()
 
 
 def convert(source: Path, source_hash: str) -> onnx.ModelProto:
     """The ONNX model for a dlib ``.dat``, with the metadata that ties it to its source."""
-    model = build_model(read_net(source))
     metadata = {
-        META_SOURCE: source_hash,
-        META_CONVERTER: CONVERTER_VERSION,
-        META_WEIGHTS: weights_sha256(model),
+        **_expected(source_hash),
         "facerec.source_name": source.name,
         "facerec.model_id": EMBEDDER_MODEL_ID,
     }
-    onnx.helper.set_model_props(model, metadata)
-    return model
+    return stamp(build_model(read_net(source)), metadata)
 
 
-def cache_file(cache_dir: Path, source: Path, source_hash: str) -> Path:
-    return cache_dir / f"{source.stem}-{source_hash[:16]}.onnx"
+def _expected(source_hash: str) -> dict[str, str]:
+    return {META_SOURCE: source_hash, META_CONVERTER: CONVERTER_VERSION}
 
 
 def verified_model(data: bytes, source_hash: str) -> bool:
     """Whether cached bytes parse and carry the expected source hash and weights."""
-    try:
-        model = onnx.load_model_from_string(data)
-    except Exception:  # protobuf raises several kinds on corrupt input
-        return False
-    meta = {prop.key: prop.value for prop in model.metadata_props}
-    return (
-        meta.get(META_SOURCE) == source_hash
-        and meta.get(META_CONVERTER) == CONVERTER_VERSION
-        and meta.get(META_WEIGHTS) == weights_sha256(model)
-    )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return is_verified(data, _expected(source_hash))
 
 
 def load_or_convert(source: Path, cache_dir: Path) -> tuple[bytes, bool]:
     """The serialized ONNX model for ``source``, and whether it came from the cache."""
     source_hash = file_sha256(source)
     path = cache_file(cache_dir, source, source_hash)
-    if path.is_file():
-        data = path.read_bytes()
-        if verified_model(data, source_hash):
-            return data, True
-        log.warning("rebuilding %s: corrupt or made from another model file", path)
-    data = convert(source, source_hash).SerializeToString()
-    _write_atomic(path, data)
-    log.info("converted %s to %s", source.name, path)
-    return data, False
-
-
-def default_providers() -> list[str]:
-    """CUDA first when this onnxruntime build has it, then the CPU."""
-    available = set(ort.get_available_providers())
-    wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
-    return [name for name in wanted if name in available]
+    return cached_or_convert(path, _expected(source_hash), lambda: convert(source, source_hash))
 
 
 class OnnxEmbedder:
