@@ -77,7 +77,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Start the HTTP server (default http://127.0.0.1:8000, data in ./data)."""
-    import uvicorn
+    from facerec.serving import serve as run_server
 
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
@@ -86,13 +86,7 @@ def serve(
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url, lock_dir=settings.data_dir)
-    uvicorn.run(
-        "facerec.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-    )
+    run_server(settings)
 
 
 @app.command()
