@@ -28,7 +28,7 @@ from facerec.inference.dlib_format import (
     DlibFormatError,
     Fc,
     InputRGB,
-    _Reader,
+    Reader,
     parse_net,
     read_net,
 )
@@ -160,9 +160,9 @@ def test_reader_decodes_the_descriptor_network() -> None:
 
 def test_reader_decodes_dlibs_portable_floats() -> None:
     # mantissa 0xa3d70a, then exponent -28: 0.04 (the metric loss margin in the file)
-    assert _Reader(bytes([3, 0x0A, 0xD7, 0xA3, 0x81, 28])).real() == pytest.approx(0.04)
-    assert _Reader(bytes([0x81, 5, 2, 0x01, 0x7D])).real() == -np.inf  # exponent 32001
-    assert _Reader(bytes([1, 1, 2, 0x00, 0x7C])).real() == np.inf  # 2**31744 overflows
+    assert Reader(bytes([3, 0x0A, 0xD7, 0xA3, 0x81, 28])).real() == pytest.approx(0.04)
+    assert Reader(bytes([0x81, 5, 2, 0x01, 0x7D])).real() == -np.inf  # exponent 32001
+    assert Reader(bytes([1, 1, 2, 0x00, 0x7C])).real() == np.inf  # 2**31744 overflows
 
 
 def test_reader_rejects_damaged_files() -> None:

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float32]
 _SPECIAL_EXPONENTS = {32000: math.inf, 32001: -math.inf, 32002: math.nan}
 _TAG_OR_SKIP_VERSION = 1
-_ADD_LAYER_VERSIONS = (2, 3)
+ADD_LAYER_VERSIONS = (2, 3)
 
 
 class DlibFormatError(ValueError):
@@ -105,7 +105,7 @@ class DlibNet:
     """Input first, then every layer in the order data flows through it."""
 
 
-class _Reader:
+class Reader:
     """Sequential decoding of dlib's primitive encodings."""
 
     def __init__(self, data: bytes) -> None:
@@ -172,7 +172,7 @@ class _Reader:
         return n, k, nr, nc
 
 
-def _take_params(params: FloatArray, offset: int, shape: tuple[int, ...]) -> FloatArray:
+def take_params(params: FloatArray, offset: int, shape: tuple[int, ...]) -> FloatArray:
     """The slice of a layer's flat ``params`` that an alias_tensor of ``shape`` views."""
     flat = params.reshape(-1)
     size = math.prod(shape)
@@ -181,7 +181,7 @@ def _take_params(params: FloatArray, offset: int, shape: tuple[int, ...]) -> Flo
     return flat[offset : offset + size].reshape(shape).copy()
 
 
-def _read_con(r: _Reader, version: str) -> Conv:
+def _read_con(r: Reader, version: str) -> Conv:
     params = r.tensor()
     num_filters = r.integer()
     window = r.integer(), r.integer()
@@ -194,27 +194,27 @@ def _read_con(r: _Reader, version: str) -> Conv:
     use_bias = r.boolean() if version in ("con_5", "con_6") else True
     if version == "con_6":
         r.boolean()  # use_relu: only a training-time fusion hint
-    weights = _take_params(params, 0, filters)
+    weights = take_params(params, 0, filters)
     if weights.shape[0] != num_filters or weights.shape[2:] != window:
         raise DlibFormatError("con_ filter shape disagrees with its header")
     bias = None
     if use_bias and math.prod(biases) > 0:
-        bias = _take_params(params, weights.size, (num_filters,))
+        bias = take_params(params, weights.size, (num_filters,))
     return Conv(weights, bias, (stride[0], stride[1]), (padding[0], padding[1]))
 
 
-def _read_affine(r: _Reader, version: str) -> Affine:
+def _read_affine(r: Reader, version: str) -> Affine:
     params = r.tensor()
     gamma_shape, beta_shape = r.alias_shape(), r.alias_shape()
     conv_mode = r.integer() == 0
     if version == "affine_2" and r.boolean():
         raise DlibFormatError("disabled affine_ layers are not supported")
-    gamma = _take_params(params, 0, gamma_shape)
-    beta = _take_params(params, gamma.size, beta_shape)
+    gamma = take_params(params, 0, gamma_shape)
+    beta = take_params(params, gamma.size, beta_shape)
     return Affine(gamma.reshape(gamma.shape[1:]), beta.reshape(beta.shape[1:]), conv_mode)
 
 
-def _read_pool(r: _Reader, version: str) -> Pool:
+def _read_pool(r: Reader, version: str) -> Pool:
     window = r.integer(), r.integer()
     stride = r.integer(), r.integer()
     padding = r.integer(), r.integer()
@@ -222,13 +222,13 @@ def _read_pool(r: _Reader, version: str) -> Pool:
     return Pool(kind, window, stride, padding)
 
 
-def _read_relu(r: _Reader, version: str) -> Relu:
+def _read_relu(r: Reader, version: str) -> Relu:
     if version == "relu_2" and r.boolean():
         raise DlibFormatError("disabled relu_ layers are not supported")
     return Relu()
 
 
-def _read_fc(r: _Reader, version: str) -> Fc:
+def _read_fc(r: Reader, version: str) -> Fc:
     outputs, inputs = r.integer(), r.integer()
     params = r.tensor()
     weight_shape, bias_shape = r.alias_shape(), r.alias_shape()
@@ -237,14 +237,14 @@ def _read_fc(r: _Reader, version: str) -> Fc:
         r.real()
     if version == "fc_3":
         has_bias = r.boolean() and has_bias
-    weights = _take_params(params, 0, weight_shape).reshape(inputs, outputs)
+    weights = take_params(params, 0, weight_shape).reshape(inputs, outputs)
     bias = None
     if has_bias and math.prod(bias_shape) > 0:
-        bias = _take_params(params, weights.size, (outputs,))
+        bias = take_params(params, weights.size, (outputs,))
     return Fc(weights, bias)
 
 
-_DETAIL_READERS: dict[str, Callable[[_Reader, str], Layer]] = {
+_DETAIL_READERS: dict[str, Callable[[Reader, str], Layer]] = {
     "con_4": _read_con,
     "con_5": _read_con,
     "con_6": _read_con,
@@ -260,7 +260,7 @@ _DETAIL_READERS: dict[str, Callable[[_Reader, str], Layer]] = {
 }
 
 
-def _read_details(r: _Reader) -> Layer:
+def read_details(r: Reader) -> Layer:
     version = r.text()
     reader = _DETAIL_READERS.get(version)
     if reader is None:
@@ -268,14 +268,14 @@ def _read_details(r: _Reader) -> Layer:
     return reader(r, version)
 
 
-def _read_input(r: _Reader) -> InputRGB:
+def _read_input(r: Reader) -> InputRGB:
     if (version := r.text()) != "input_rgb_image_sized":
         raise DlibFormatError(f"unsupported input layer {version!r}")
     mean = (r.real(), r.real(), r.real())
     return InputRGB(mean, r.integer(), r.integer())
 
 
-def _skip_layer_state(r: _Reader, version: int, is_input: bool) -> None:
+def skip_layer_state(r: Reader, version: int, is_input: bool) -> None:
     """The training state an ``add_layer`` writes after its details."""
     for _ in range(3):  # setup called, gradient stale, output/gradient disabled
         r.boolean()
@@ -285,7 +285,7 @@ def _skip_layer_state(r: _Reader, version: int, is_input: bool) -> None:
         r.integer()  # sample expansion factor
 
 
-def _read_loss(r: _Reader) -> str:
+def _read_loss(r: Reader) -> str:
     if (version := r.integer()) != 1:
         raise DlibFormatError(f"not a dlib network (add_loss_layer version {version})")
     loss = r.text()
@@ -298,7 +298,7 @@ def _read_loss(r: _Reader) -> str:
 
 def parse_net(data: bytes) -> DlibNet:
     """Decode a serialized dlib network (metric-loss nets over RGB images)."""
-    r = _Reader(data)
+    r = Reader(data)
     loss = _read_loss(r)
     wrappers: list[int] = []  # versions, output first
     while True:
@@ -307,17 +307,17 @@ def parse_net(data: bytes) -> DlibNet:
         text = r.peek_text()
         if text is not None and text.startswith("input"):
             break
-        if version not in (_TAG_OR_SKIP_VERSION, *_ADD_LAYER_VERSIONS):
+        if version not in (_TAG_OR_SKIP_VERSION, *ADD_LAYER_VERSIONS):
             raise DlibFormatError(f"unexpected layer version {version}")
-    if wrappers[-1] not in _ADD_LAYER_VERSIONS:
+    if wrappers[-1] not in ADD_LAYER_VERSIONS:
         raise DlibFormatError("the input layer must sit directly under a computing layer")
     layers: list[Layer] = [_read_input(r)]
     for depth, version in enumerate(reversed(wrappers)):
         if version == _TAG_OR_SKIP_VERSION:
             layers.append(Marker())
             continue
-        layers.append(_read_details(r))
-        _skip_layer_state(r, version, is_input=depth == 0)
+        layers.append(read_details(r))
+        skip_layer_state(r, version, is_input=depth == 0)
     if r.pos != len(data):
         raise DlibFormatError(f"{len(data) - r.pos} unread bytes after the network")
     return DlibNet(loss, layers)

@@ -27,16 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from facerec.inference.dlib_format import (
-    _ADD_LAYER_VERSIONS,
+    ADD_LAYER_VERSIONS,
     Affine,
     Conv,
     DlibFormatError,
     Layer,
+    Reader,
     Relu,
-    _read_details,
-    _Reader,
-    _skip_layer_state,
-    _take_params,
+    read_details,
+    skip_layer_state,
+    take_params,
 )
 
 DEFAULT_PYRAMID_DOWN = 6
@@ -116,18 +116,18 @@ class MmodNet:
     """Every computing layer, input side first."""
 
 
-def _read_box_overlap(r: _Reader) -> BoxOverlap:
+def _read_box_overlap(r: Reader) -> BoxOverlap:
     return BoxOverlap(r.real(), r.real())
 
 
-def _read_window(r: _Reader) -> DetectorWindow:
+def _read_window(r: Reader) -> DetectorWindow:
     if (version := r.integer()) not in (1, 2):
         raise DlibFormatError(f"unknown detector_window_details version {version}")
     width, height = r.integer(), r.integer()
     return DetectorWindow(width, height, r.text() if version == 2 else "")
 
 
-def _read_options(r: _Reader) -> MmodOptions:
+def _read_options(r: Reader) -> MmodOptions:
     if not 1 <= (version := r.integer()) <= 4:
         raise DlibFormatError(f"unknown mmod_options version {version}")
     if version == 1:
@@ -149,7 +149,7 @@ def _read_options(r: _Reader) -> MmodOptions:
     )
 
 
-def _read_loss(r: _Reader) -> MmodOptions:
+def _read_loss(r: Reader) -> MmodOptions:
     if (version := r.integer()) != 1:
         raise DlibFormatError(f"not a dlib network (add_loss_layer version {version})")
     if (loss := r.text()) != "loss_mmod_":
@@ -157,7 +157,7 @@ def _read_loss(r: _Reader) -> MmodOptions:
     return _read_options(r)
 
 
-def _read_input(r: _Reader) -> InputPyramid:
+def _read_input(r: Reader) -> InputPyramid:
     version = r.text()
     if version not in ("input_rgb_image_pyramid", "input_rgb_image_pyramid2"):
         raise DlibFormatError(f"unsupported input layer {version!r}")
@@ -168,7 +168,7 @@ def _read_input(r: _Reader) -> InputPyramid:
     return InputPyramid(mean, padding, outer)
 
 
-def _read_batch_norm(r: _Reader) -> Affine:
+def _read_batch_norm(r: Reader) -> Affine:
     """A saved ``bn_con2``/``bn_fc2``, turned into the ``affine_`` dlib loads it as."""
     version = r.text()
     params = r.tensor()
@@ -179,8 +179,8 @@ def _read_batch_norm(r: _Reader) -> Affine:
     for _ in range(4):  # learning-rate and weight-decay multipliers
         r.real()
     eps = np.float32(r.real())
-    gamma = _take_params(params, 0, gamma_shape)
-    beta = _take_params(params, gamma.size, beta_shape)
+    gamma = take_params(params, 0, gamma_shape)
+    beta = take_params(params, gamma.size, beta_shape)
     if running_means.size != gamma.size or running_variances.size != gamma.size:
         raise DlibFormatError(f"{version} running statistics disagree with its parameters")
     mean = running_means.reshape(gamma.shape)
@@ -191,20 +191,20 @@ def _read_batch_norm(r: _Reader) -> Affine:
     )
 
 
-def _read_layer(r: _Reader) -> Layer:
+def _read_layer(r: Reader) -> Layer:
     if r.peek_text() in ("bn_con2", "bn_fc2"):
         return _read_batch_norm(r)
-    return _read_details(r)
+    return read_details(r)
 
 
 def parse_mmod(data: bytes) -> MmodNet:
     """Decode a serialized dlib MMOD detector (a chain of con/affine/relu layers)."""
-    r = _Reader(data)
+    r = Reader(data)
     options = _read_loss(r)
     wrappers: list[int] = []  # add_layer versions, output first
     while True:
         version = r.integer()
-        if version not in _ADD_LAYER_VERSIONS:
+        if version not in ADD_LAYER_VERSIONS:
             raise DlibFormatError(f"unexpected layer version {version} (tags are not supported)")
         wrappers.append(version)
         text = r.peek_text()
@@ -219,7 +219,7 @@ def parse_mmod(data: bytes) -> MmodNet:
         if isinstance(layer, Affine) and not layer.conv_mode:
             raise DlibFormatError("fc-mode affine layers are not supported in a detector")
         layers.append(layer)
-        _skip_layer_state(r, version, is_input=depth == 0)
+        skip_layer_state(r, version, is_input=depth == 0)
     if r.pos != len(data):
         raise DlibFormatError(f"{len(data) - r.pos} unread bytes after the network")
     _check_channels(layers, options)
