@@ -70,7 +70,8 @@ def calibrate(
         if rows
         else np.zeros((0, 1), dtype=np.float32)
     )
-    impostor, genuine = _pair_scores(vectors, labels)
+    scores = np.clip(vectors @ vectors.T, 0.0, 1.0) if len(vectors) >= 2 else None
+    impostor, genuine = _pair_scores(scores, labels)
     active = threshold_value(session=session, settings=settings)
     recommended = _threshold_for(impostor, target_far)
     reliable = impostor.size * target_far >= 1.0
@@ -81,7 +82,7 @@ def calibrate(
         )
     if genuine.size == 0:
         warnings.append("nobody has two photos: the same-person reject rate is unknown")
-    look_alikes = _look_alikes(session, vectors, labels, active)
+    look_alikes = _look_alikes(session, scores, labels, active)
     if look_alikes:
         warnings.append(f"{len(look_alikes)} pairs of different people score above the threshold")
     return Calibration(
@@ -102,13 +103,12 @@ def calibrate(
 
 
 def _pair_scores(
-    vectors: NDArray[np.float32], labels: NDArray[np.int64]
+    scores: NDArray[np.float32] | None, labels: NDArray[np.int64]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Cosine (clipped to [0, 1]) of every pair: different people, then same person."""
-    if len(vectors) < 2:
+    """Every pair's score from the face-by-face matrix: different people, then same person."""
+    if scores is None:
         empty = np.zeros(0, dtype=np.float32)
         return empty, empty
-    scores = np.clip(vectors @ vectors.T, 0.0, 1.0)
     upper = np.triu(np.ones(scores.shape, dtype=bool), k=1)
     same = labels[:, None] == labels[None, :]
     return scores[upper & ~same], scores[upper & same]
@@ -133,12 +133,14 @@ def _trade_off(
 
 
 def _look_alikes(
-    session: Session, vectors: NDArray[np.float32], labels: NDArray[np.int64], threshold: float
+    session: Session,
+    scores: NDArray[np.float32] | None,
+    labels: NDArray[np.int64],
+    threshold: float,
 ) -> list[LookAlike]:
     """Different people whose closest faces reach the threshold, most similar first (top 50)."""
-    if len(vectors) < 2:
+    if scores is None:
         return []
-    scores = np.clip(vectors @ vectors.T, 0.0, 1.0)
     best: dict[tuple[int, int], float] = {}
     for i, j in zip(*np.nonzero(np.triu(scores >= threshold, k=1)), strict=True):
         a, b = sorted((int(labels[i]), int(labels[j])))

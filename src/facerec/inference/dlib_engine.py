@@ -52,11 +52,13 @@ def model_path(kind: str) -> Path:
     return path
 
 
-def detection_scale(width: int, height: int, settings: DetectorSettings) -> float:
-    """How much the primary detector resizes an image so that faces of ``min_face_px``
-    become findable, without scanning more than ``max_detect_pixels``."""
-    wanted = NATIVE_MIN_FACE[settings.model] / settings.min_face_px
-    cap = (settings.max_detect_pixels / max(1, width * height)) ** 0.5
+def detection_scale(
+    width: int, height: int, *, kind: str, min_face_px: int, max_pixels: int
+) -> float:
+    """How much a detector of ``kind`` resizes an image so that faces of ``min_face_px``
+    become findable, without scanning more than ``max_pixels``."""
+    wanted = NATIVE_MIN_FACE[kind] / min_face_px
+    cap = (max_pixels / max(1, width * height)) ** 0.5
     return float(min(wanted, cap))
 
 
@@ -100,8 +102,13 @@ class DlibDetector:
 
     def detect(self, image: RGBImage) -> list[Detection]:
         height, width = image.shape[:2]
-        wanted = NATIVE_MIN_FACE[self.kind] / self.settings.min_face_px
-        scale = min(wanted, (self.max_pixels / max(1, width * height)) ** 0.5)
+        scale = detection_scale(
+            width,
+            height,
+            kind=self.kind,
+            min_face_px=self.settings.min_face_px,
+            max_pixels=self.max_pixels,
+        )
         scanned = image
         if abs(scale - 1.0) > 1e-3:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -70,7 +70,7 @@ from facerec.inference.onnx_cache import (
     sha256_bytes,
     stamp,
 )
-from facerec.inference.onnx_graph import OPSET
+from facerec.inference.onnx_graph import finish_model
 from facerec.inference.types import Detection, RGBImage
 
 log = logging.getLogger(__name__)
@@ -146,13 +146,7 @@ def build_detector_model(net: MmodNet, metadata: dict[str, str] | None = None) -
         ],
         weights,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facerec"
-    )
-    model.ir_version = 8  # opset 17's IR version: readable by older runtimes too
-    helper.set_model_props(model, metadata or {})
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(graph, metadata)
 
 
 def _output_channels(net: MmodNet) -> int:
@@ -482,7 +476,13 @@ class OnnxMmodDetector:
         cnn = settings.model_copy(update={"model": "cnn"})
 
         def policy(width: int, height: int) -> float:
-            return detection_scale(width, height, cnn)
+            return detection_scale(
+                width,
+                height,
+                kind="cnn",
+                min_face_px=cnn.min_face_px,
+                max_pixels=cnn.max_detect_pixels,
+            )
 
         return cls(
             cache_dir,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from facerec.config import DetectorSettings, InferenceSettings, Settings
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
-from facerec.inference.dlib_engine import NATIVE_MIN_FACE, DlibDetector, ThreadModels
+from facerec.inference.dlib_engine import DlibDetector, ThreadModels, detection_scale
 from facerec.inference.onnx_detector import OnnxMmodDetector
 from facerec.inference.onnx_embedder import OnnxEmbedder
 from facerec.inference.shape_predictor import NumpyLandmarker
@@ -27,10 +27,11 @@ def cnn_detector(
     cache: Path, settings: DetectorSettings, inference: InferenceSettings, *, max_pixels: int
 ) -> OnnxMmodDetector:
     """The converted MMOD CNN, scaled so ``min_face_px`` faces are found within ``max_pixels``."""
-    wanted = NATIVE_MIN_FACE["cnn"] / settings.min_face_px
 
     def policy(width: int, height: int) -> float:
-        return float(min(wanted, (max_pixels / max(1, width * height)) ** 0.5))
+        return detection_scale(
+            width, height, kind="cnn", min_face_px=settings.min_face_px, max_pixels=max_pixels
+        )
 
     return OnnxMmodDetector(
         cache,

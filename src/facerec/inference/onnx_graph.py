@@ -220,6 +220,11 @@ def build_model(
     descriptor = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", outputs])
     b.nodes.append(helper.make_node("Identity", [last], [OUTPUT_NAME], name="output"))
     graph = helper.make_graph(b.nodes, "dlib_net", [image], [descriptor], b.weights)
+    return finish_model(graph, metadata)
+
+
+def finish_model(graph: onnx.GraphProto, metadata: dict[str, str] | None) -> onnx.ModelProto:
+    """Wrap a graph as a checked model at our opset, with ``metadata`` attached."""
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facerec"
     )
