@@ -1,8 +1,10 @@
 """Accuracy on LFW-dev, measured the standard way, next to the stock face_recognition pipeline.
 
-Ours: the server's pipeline (ONNX engine: HOG at the server's scale policy with the CNN
-fallback, 5 points, dlib's chip, ResNet descriptor), with and without test-time
-mirroring (the chip and its mirror image, descriptors averaged). Stock: what a
+Ours: the server's pipeline (ONNX engine: grey HOG at the server's scale policy with the
+CNN fallback, 5 points, dlib's chip, ResNet descriptor) in three matching variants, each
+kept only if it helps: the chip alone ("ours"); the chip and its mirror image, descriptors
+summed ("ours + mirror": what the server runs, ``inference.tta = mirror``); ten dlib-style
+jitters ("ours + jitter": shifted, scaled, turned, half mirrored). Stock: what a
 face_recognition user runs: dlib HOG with upsample 1, first face, 5 points, dlib's
 descriptor, Euclidean distance (0.6 is its customary threshold).
 
@@ -13,6 +15,9 @@ Reports, for each pipeline:
   probes = their other images, strangers = every single-image identity: rank-1, and
   DIR (detected and identified) at FPIR 1% and at the default threshold;
 - detection: images where no face was found.
+Then, for the shipped variant: several photos per person (people scored by their closest
+photo, by their centroid (what the index does), or by the better of both), and DIR at
+FPIR 1% against gallery size (with and without cohort score normalisation).
 Writes data/bench/eval_lfw.json and data/bench/roc.png. Descriptors are cached in
 data/bench/ so a second run only scores.
 
@@ -34,6 +39,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from facerec.config import Settings
+from facerec.index.base import centroid_score
+from facerec.inference.augment import jittered, mirrored
 from facerec.inference.face_chips import face_chips
 from facerec.inference.onnx_engine import OnnxEngine
 from facerec.inference.runtime import l2_normalise
@@ -41,12 +48,15 @@ from facerec.inference.runtime import l2_normalise
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw-dev"
 OUT = Path("data/bench")
 Array = NDArray[np.float32]
+JITTERS = 10
+SHIPPED = "ours + mirror"  # what the server runs (inference.tta = mirror)
 _state: dict[str, Any] = {}
 
 
 # -- descriptors ------------------------------------------------------------------------
-def _ours(path: str) -> tuple[Array, Array] | None:
-    """(plain, mirrored) descriptors of the face nearest the centre, or None."""
+def _ours(path: str) -> Array | None:
+    """Descriptors of the face nearest the centre, or None: row 0 from its chip, row 1
+    from the mirrored chip, rows 2.. from ``JITTERS`` jittered chips."""
     if "engine" not in _state:
         settings = Settings(data_dir=OUT / "models-cache", inference={"onnx_intra_threads": 1})
         _state["engine"] = OnnxEngine(settings)
@@ -63,8 +73,8 @@ def _ours(path: str) -> tuple[Array, Array] | None:
     face = min(found, key=lambda d: ((d.x1 + d.x2) / 2 - cx) ** 2 + ((d.y1 + d.y2) / 2 - cy) ** 2)
     points = engine.landmarker.landmarks(pixels, [face])
     chip = face_chips(pixels, points)
-    both = engine.network.embed_chips(np.concatenate([chip, chip[:, :, ::-1]]))
-    return both[0], both[1]
+    variants = np.concatenate([chip, mirrored(chip), jittered(chip[0], JITTERS)])
+    return engine.network.embed_chips(variants)
 
 
 def _stock(path: str) -> Array | None:
@@ -100,13 +110,11 @@ def _embed(kind: str, paths: list[str], jobs: int) -> dict[str, Array]:
         results = list(pool.map(work, paths, chunksize=16))
     out: dict[str, Array] = {}
     if kind == "ours":
-        plain = np.full((len(paths), 128), np.nan, dtype=np.float32)
-        mirror = plain.copy()
+        raw = np.full((len(paths), 2 + JITTERS, 128), np.nan, dtype=np.float32)
         for i, r in enumerate(results):
             if r is not None:
-                plain[i] = l2_normalise(r[0][None])[0]
-                mirror[i] = l2_normalise((r[0] + r[1])[None])[0]
-        out = {"plain": plain, "mirror": mirror}
+                raw[i] = r
+        out = {"raw": raw}
     else:
         raw = np.full((len(paths), 128), np.nan, dtype=np.float32)
         for i, r in enumerate(results):
@@ -232,9 +240,11 @@ def main() -> int:
     ours = _embed("ours", paths, args.jobs)
     stock = _embed("stock", paths, args.jobs)
     pairs, labels = read_pairs(index)
+    raw = ours["raw"]
     variants = {
-        "ours": (ours["plain"], False),
-        "ours + mirror": (ours["mirror"], False),
+        "ours": (l2_normalise(raw[:, 0]), False),
+        "ours + mirror": (l2_normalise(raw[:, 0] + raw[:, 1]), False),
+        "ours + jitter": (l2_normalise(raw[:, 2:].sum(axis=1)), False),
         "stock": (stock["raw"], True),
     }
     report: dict[str, Any] = {"images": len(paths), "pairs": len(pairs)}
@@ -250,11 +260,142 @@ def main() -> int:
             "identification": identification(vectors, names, is_stock, threshold),
         }
         curves[name] = scores
+    shipped = variants[SHIPPED][0]
+    report["several_photos"] = several_photos(shipped, names, default)
+    report["gallery_size"] = gallery_sizes(shipped, names)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "eval_lfw.json").write_text(json.dumps(report, indent=2))
     _plot(curves, labels, OUT / "roc.png")
     _print(report)
+    _print_extras(report)
     return 0
+
+
+# -- several photos per person, and gallery size --------------------------------------------
+def _open_set(
+    probe_scores: Array, stranger_scores: Array, correct: NDArray[np.bool_], default: float
+) -> dict[str, float]:
+    """rank-1, DIR at FPIR 1% and at the default, from each search's best score."""
+    t1 = np.quantile(stranger_scores, 0.99, method="higher")
+    return {
+        "rank1": float(correct.mean()),
+        "dir_at_fpir_0.01": float((correct & (probe_scores > t1)).mean()),
+        "dir_at_default": float((correct & (probe_scores >= default)).mean()),
+        "fpir_at_default": float((stranger_scores >= default).mean()),
+    }
+
+
+RULES = ("closest photo", "centroid", "better of both")
+
+
+def _person_scores(rule: str, queries: Array, photos: Array, centroids: Array) -> Array:
+    """queries x people scores: ``photos`` is people x n x dim; centroids on the
+    single-face scale as the index puts them (``centroid_score``)."""
+    closest: Array = np.einsum("qd,pnd->qpn", queries, photos).max(axis=2)
+    by_centroid: Array = centroid_score(queries @ centroids.T, photos.shape[1])  # type: ignore[assignment, arg-type]
+    return {"closest photo": closest, "centroid": by_centroid}.get(
+        rule, np.maximum(closest, by_centroid)
+    )
+
+
+def several_photos(vectors: Array, names: list[str], default: float) -> dict[str, Any]:
+    """Gallery = the first ``n`` photos of every identity with more than ``n``; probes =
+    their other photos; strangers = single-photo identities. People scored by their
+    closest photo, by their centroid (what the index does) and by the better of both."""
+    found = ~np.isnan(vectors[:, 0])
+    unit = np.nan_to_num(vectors, nan=0.0)
+    by_name = _by_name(names)
+    strangers = [ids[0] for ids in by_name.values() if len(ids) == 1]
+    out: dict[str, Any] = {}
+    for n in (1, 2, 3, 5):
+        people = [k for k, ids in by_name.items() if len(ids) > n and found[ids[:n]].all()]
+        photos = np.stack([unit[by_name[k][:n]] for k in people])  # people x n x dim
+        centroids = l2_normalise(photos.sum(axis=1))
+        probes = [i for k in people for i in by_name[k][n:]]
+        truth = np.asarray([people.index(names[i]) for i in probes])
+
+        raw_centroid = (unit[strangers] @ centroids.T).ravel()
+        row: dict[str, Any] = {
+            "people": len(people),
+            "probes": len(probes),
+            # per comparison: the data behind facerec.index.base.CENTROID_OFFSET
+            "centroid_cosine_at_far_0.0005": float(np.quantile(raw_centroid, 1 - 0.0005)),
+        }
+        for rule in RULES if n > 1 else RULES[:1]:
+            probe_scores = _person_scores(rule, unit[probes], photos, centroids)
+            stranger_scores = _person_scores(rule, unit[strangers], photos, centroids)
+            correct = (probe_scores.argmax(axis=1) == truth) & found[probes]
+            row[rule] = _open_set(
+                probe_scores.max(axis=1), stranger_scores.max(axis=1), correct, default
+            )
+        out[f"{n} photo{'s' if n > 1 else ''}"] = row
+    return out
+
+
+def gallery_sizes(
+    vectors: Array, names: list[str], sizes: tuple[int, ...] = (10, 50, 200), draws: int = 30
+) -> dict[str, Any]:
+    """DIR at FPIR 1% for random galleries of ``sizes`` identities (one photo each; the
+    other photos of gallery people are probes, every other identity is a stranger),
+    averaged over ``draws``: plain scores, and scores normalised by the gallery's own
+    cohort (best minus 0.3 x second best), which helps large galleries only."""
+    found = ~np.isnan(vectors[:, 0])
+    unit = np.nan_to_num(vectors, nan=0.0)
+    by_name = _by_name(names)
+    multi = [k for k, ids in by_name.items() if len(ids) >= 2 and found[ids[0]]]
+    singles = [ids[0] for ids in by_name.values() if len(ids) == 1]
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {}
+    for size in (*sizes, len(multi)):
+        plain: list[float] = []
+        cohort: list[float] = []
+        for _ in range(draws if size < len(multi) else 1):
+            chosen = [multi[i] for i in rng.choice(len(multi), size, replace=False)]
+            members = set(chosen)
+            gallery = unit[[by_name[k][0] for k in chosen]]
+            probes = [i for k in chosen for i in by_name[k][1:]]
+            truth = np.asarray([chosen.index(names[i]) for i in probes])
+            strangers = singles + [by_name[k][0] for k in multi if k not in members]
+            scores_p, scores_s = unit[probes] @ gallery.T, unit[strangers] @ gallery.T
+            top_p = -np.sort(-scores_p, axis=1)[:, :2]
+            top_s = -np.sort(-scores_s, axis=1)[:, :2]
+            correct = (scores_p.argmax(axis=1) == truth) & found[probes]
+            for sink, weight in ((plain, 0.0), (cohort, 0.3)):
+                best_p = top_p[:, 0] - weight * top_p[:, 1]
+                best_s = top_s[:, 0] - weight * top_s[:, 1]
+                t1 = np.quantile(best_s, 0.99, method="higher")
+                sink.append(float((correct & (best_p > t1)).mean()))
+        out[str(size)] = {"plain": float(np.mean(plain)), "cohort": float(np.mean(cohort))}
+    return out
+
+
+def _by_name(names: list[str]) -> dict[str, list[int]]:
+    by_name: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        by_name.setdefault(name, []).append(i)
+    return by_name
+
+
+def _print_extras(report: dict[str, Any]) -> None:
+    print(
+        f"\nseveral photos per person ({SHIPPED}; DIR at FPIR 1% / rank-1 / DIR, FPIR at default)"
+    )
+    for n, row in report["several_photos"].items():
+        print(
+            f"  {n}: the centroid cosine 0.05% of stranger comparisons reach: "
+            f"{row['centroid_cosine_at_far_0.0005']:.4f}"
+        )
+        for rule, f in row.items():
+            if isinstance(f, dict):
+                print(
+                    f"  {n:<9}{rule:<16}{f['dir_at_fpir_0.01']:>8.2%}{f['rank1']:>8.2%}"
+                    f"{f['dir_at_default']:>8.2%}{f['fpir_at_default']:>8.2%}"
+                    f"   ({row['people']} people, {row['probes']} probes)"
+                )
+    print(f"\ngallery size ({SHIPPED}; DIR at FPIR 1%, mean of random galleries)")
+    for size, f in report["gallery_size"].items():
+        plain, cohort = f["plain"], f["cohort"]
+        print(f"  {size:>5} identities   plain {plain:>7.2%}   cohort-normalised {cohort:>7.2%}")
 
 
 def _plot(curves: dict[str, NDArray[np.float64]], labels: NDArray[np.int64], target: Path) -> None:
@@ -293,7 +434,7 @@ def _print(report: dict[str, Any]) -> None:
         ("DIR @ default", "identification", "dir_at_default"),
         ("FPIR @ default", "identification", "fpir_at_default"),
     ]
-    names = ["ours", "ours + mirror", "stock"]
+    names = [n for n in report if isinstance(report[n], dict) and "verification" in report[n]]
     print(f"{'':<20}" + "".join(f"{n:>16}" for n in names))
     for label, group, key in rows:
         values = [report[n][group] if key is None else report[n][group].get(key) for n in names]

@@ -11,7 +11,8 @@ pair and on the standard pairsDevTrain list.
 
     python bench/lfw_threshold.py [--far 0.0005] [--jobs 2] [--out data/bench/lfw_threshold.json]
 
-Embeddings are cached in ``data/bench/lfw_dev_<model>.npz`` so a second run only scores.
+Embeddings are cached in ``data/bench/lfw_dev_<detector>_<tta>.npz`` so a second run only
+scores.
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ def main() -> int:
     if not root.is_dir():
         print(f"skipped: {root} is absent (see shared/data/README.md)")
         return 0
-    model = Settings().detector.model
-    paths, emb = embed_all(root, args.out.parent / f"lfw_dev_{model}.npz", args.jobs)
+    settings = Settings()  # the cache is per detector and augmentation
+    recipe = f"{settings.detector.model}_{settings.inference.tta}"
+    paths, emb = embed_all(root, args.out.parent / f"lfw_dev_{recipe}.npz", args.jobs)
     found = ~np.isnan(emb[:, 0])
     names = np.asarray([p.split("/")[0] for p in paths])
     _, labels = np.unique(names, return_inverse=True)

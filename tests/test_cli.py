@@ -103,3 +103,26 @@ def test_calibrate_on_a_tiny_gallery(runner: CliRunner, tmp_path: Path) -> None:
     refused = runner.invoke(app, ["calibrate", "--apply"])
     assert refused.exit_code == 1
     assert "not applied" in refused.output
+
+
+def test_reembed_after_the_embedding_recipe_changes(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = _photos(tmp_path)
+    query = tmp_path / "query.jpg"
+    Image.open(io.BytesIO(hopper_bytes())).resize((256, 300)).save(query)
+    monkeypatch.setenv("FACEREC_INFERENCE__TTA", "none")
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["enroll", str(photos)]).exit_code == 0
+    monkeypatch.delenv("FACEREC_INFERENCE__TTA")
+    get_settings.cache_clear()
+    # the mirror-averaging engine does not search faces embedded without it...
+    before = json.loads(runner.invoke(app, ["recognize", str(query), "--json"]).output)
+    assert before[str(query)]["faces"][0]["match"] is None
+    result = runner.invoke(app, ["index", "reembed"])
+    assert result.exit_code == 0, result.output
+    assert "re-embedded 2 faces with dlib-resnet-v1+mirror" in result.output
+    # ...until they are re-embedded; a second run has nothing left to do
+    after = json.loads(runner.invoke(app, ["recognize", str(query), "--json"]).output)
+    assert after[str(query)]["faces"][0]["match"]["name"] == "Grace Hopper"
+    assert "re-embedded 0 faces" in runner.invoke(app, ["index", "reembed"]).output

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
 from facerec.faces.models import Face, Image
+from facerec.index.base import CENTROID_OFFSET, centroid_score, person_similarity
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.models import record_changes
 from facerec.index.sync import IndexSync
@@ -36,7 +37,7 @@ def test_best_face_per_person_then_top_k() -> None:
     (hits,) = index.search_people(base[None, :], top_k=5)
     assert [h.person_id for h in hits] == [1, 2]  # person 1 once, with its best face
     assert hits[0].face_id == 10
-    assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].similarity == pytest.approx(person_similarity(vectors[:2], base), abs=1e-5)
     assert 0.0 <= hits[1].similarity <= 1.0  # clipped, never negative
     (top1,) = index.search_people(base[None, :], top_k=1)
     assert len(top1) == 1
@@ -162,3 +163,77 @@ def test_rebuild_request_reloads_everything(db: Engine) -> None:
         session.commit()
         worker.catch_up(session)
         assert worker.status(session).in_step
+
+
+def test_a_person_with_several_photos_scores_by_centroid() -> None:
+    index = FaissIndex(DIM)
+    probe = _unit(20)
+    # two photos of person 1 on either side of the probe: each alone is further than
+    # their mean; person 2 has one photo in between
+    side = _orthogonal(probe, 21)
+    left, right = probe * 0.8 + side * 0.6, probe * 0.8 - side * 0.6
+    single = probe * 0.9 + _orthogonal(probe, 22) * float(np.sqrt(1 - 0.81))
+    index.add([1, 2, 3], [1, 1, 2], np.stack([left, right, single]).astype(np.float32))
+    (hits,) = index.search_people(probe[None, :], top_k=5)
+    assert [h.person_id for h in hits] == [1, 2]
+    # the centroid is the probe itself; its cosine 1.0 is lowered to the single-face scale
+    expected = centroid_score(1.0, 2)
+    assert expected == pytest.approx(1.0 - CENTROID_OFFSET / 2)
+    assert hits[0].similarity == pytest.approx(expected, abs=1e-5)
+    assert hits[0].face_id in (1, 2)
+    assert hits[1].similarity == pytest.approx(0.9, abs=1e-5)
+    photos = np.stack([left, right]).astype(np.float32)
+    assert person_similarity(photos, probe) == pytest.approx(expected, abs=1e-5)
+    assert person_similarity(photos[:1], probe) == pytest.approx(0.8, abs=1e-5)
+    # one photo left: the person scores by that face alone; none left: gone
+    index.remove([2])
+    (hits,) = index.search_people(probe[None, :], top_k=5)
+    assert [(h.person_id, round(h.similarity, 4)) for h in hits] == [(2, 0.9), (1, 0.8)]
+    index.remove([1])
+    (hits,) = index.search_people(probe[None, :], top_k=5)
+    assert [h.person_id for h in hits] == [2]
+    index.reset()
+    assert index.search_people(probe[None, :], top_k=5) == [[]]
+
+
+def test_a_person_found_only_by_centroid_gets_their_closest_face() -> None:
+    index = FaissIndex(DIM)
+    probe = _unit(30)
+    side = _orthogonal(probe, 31)
+    pair = [probe * 0.7 + side * np.sqrt(0.51), probe * 0.6 - side * 0.8]
+    # many close single-photo people push person 1's faces out of the face search's top k
+    crowd = [probe * 0.75 + _orthogonal(probe, 100 + i) * np.sqrt(1 - 0.5625) for i in range(80)]
+    vectors = np.stack([*pair, *crowd]).astype(np.float32)
+    index.add(list(range(1, 83)), [1, 1, *range(2, 82)], vectors)
+    (hits,) = index.search_people(probe[None, :], top_k=1)
+    assert hits[0].person_id == 1
+    assert hits[0].similarity == pytest.approx(person_similarity(vectors[:2], probe), abs=1e-5)
+    assert hits[0].face_id == 1  # the closer of the two photos
+
+
+def test_a_person_found_only_by_a_face_still_scores_by_centroid() -> None:
+    index = FaissIndex(DIM)
+    probe = _unit(40)
+    # person 1: one photo is the probe, the other is unrelated (centroid cosine ~0.71);
+    # 70 two-photo people whose centroids are closer push theirs out of the centroid search
+    own = [probe, _orthogonal(probe, 41)]
+    crowd = [
+        probe * 0.8 + _orthogonal(probe, 200 + i) * 0.6 * sign
+        for i in range(70)
+        for sign in (1, -1)
+    ]
+    vectors = np.stack([*own, *crowd]).astype(np.float32)
+    people = [1, 1, *[2 + i // 2 for i in range(140)]]
+    index.add(list(range(1, 143)), people, vectors)
+    (hits,) = index.search_people(probe[None, :], top_k=100)
+    mine = next(h for h in hits if h.person_id == 1)
+    assert mine.face_id == 1
+    assert mine.similarity == pytest.approx(person_similarity(vectors[:2], probe), abs=1e-5)
+    assert hits[0].person_id != 1  # the crowd's centroids (0.8 each side) score higher
+
+
+def _orthogonal(v: np.ndarray, seed: int) -> np.ndarray:
+    u = _unit(seed)
+    u -= (u @ v) * v
+    unit: np.ndarray = u / np.linalg.norm(u)
+    return unit

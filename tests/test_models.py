@@ -38,7 +38,7 @@ def test_enrol_and_recognise_a_changed_photo(real_client: TestClient) -> None:
     assert enrolled.status_code == 201, enrolled.text
     face = enrolled.json()["faces"][0]
     assert face["quality"]["size"] > 100
-    assert face["model"] == "dlib-resnet-v1"
+    assert face["model"] == "dlib-resnet-v1+mirror"  # inference.tta = mirror by default
 
     changed = ImageOps.mirror(_hopper()).resize((300, 351)).rotate(8, fillcolor=(128, 128, 128))
     result = real_client.post(

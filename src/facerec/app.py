@@ -27,6 +27,7 @@ from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
 from facerec.db.models import utcnow
+from facerec.faces.reembed import stale_faces
 from facerec.faces.storage import ImageStore
 from facerec.faces.views import router as faces_router
 from facerec.index.base import VectorIndex
@@ -61,7 +62,15 @@ def build_state(
     sync = IndexSync(index or FaissIndex(runtime.dim), runtime.model)
     with Session(db) as session:
         count = sync.rebuild(session)
+        stale = stale_faces(session=session, model=runtime.model)
     log.info("index built with %d faces (model %s)", count, runtime.model)
+    if stale:
+        log.warning(
+            "%d faces were embedded by other models (%s) and are not searched; "
+            "run `facerec index reembed`",
+            sum(stale.values()),
+            ", ".join(stale),
+        )
     return AppState(
         settings=settings,
         db=db,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
 from facerec.errors import FaceRecError
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
+from facerec.faces.reembed import reembed_faces, stale_faces
 from facerec.index.models import record_changes
 from facerec.people import service as people
 from facerec.recognition.service import recognize as recognize_faces
@@ -101,20 +102,20 @@ def enroll(
     """Enrol every photo in DIRECTORY/<person name>/; a re-run enrols nothing twice."""
     with _state() as state:
         files = sum(len(photos) for _, photos in person_folders(directory))
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("enrolling", total=files)
-            report = enrol_directory(
-                state, directory, force=force, on_file=lambda: progress.advance(task)
-            )
+        with _progress(files, "enrolling") as advance:
+            report = enrol_directory(state, directory, force=force, on_file=advance)
     _print_report(report)
     if report.failed and not report.enrolled:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(total: int, description: str) -> Iterator[Callable[[], None]]:
+    """A progress bar; yields the function that advances it by one."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task)
 
 
 def _print_report(report: EnrolReport) -> None:
@@ -244,6 +245,22 @@ def index_rebuild() -> None:
     console.print(
         f"rebuild requested at generation {generation}; workers reload on their next request"
     )
+
+
+@index_app.command("reembed")
+def index_reembed() -> None:
+    """Re-embed faces stored by another model (or augmentation) with the running one."""
+    with _state() as state, Session(state.db, expire_on_commit=False) as session:
+        stale = stale_faces(session=session, model=state.runtime.model)
+        with _progress(sum(stale.values()), "re-embedding") as advance:
+            report = reembed_faces(
+                session=session, store=state.store, runtime=state.runtime, on_face=advance
+            )
+    console.print(f"re-embedded {report.updated} faces with {report.model}")
+    for face_id, reason in report.failed:
+        console.print(f"[red]face {face_id}[/red]: {escape(reason)}")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @index_app.command("verify")

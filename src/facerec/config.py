@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Chosen on LFW-dev (every different-person pair, per-comparison FAR 0.05%);
-# see docs/THRESHOLD.md and bench/lfw_threshold.py.
-DEFAULT_MATCH_THRESHOLD = 0.931
+# Chosen on LFW-dev for the shipped recipe (grey HOG + CNN fallback, mirror-averaged
+# descriptors): every different-person pair, per-comparison FAR 0.05%; see
+# docs/THRESHOLD.md and bench/lfw_threshold.py. (Without the mirror, tta=none: 0.931.)
+DEFAULT_MATCH_THRESHOLD = 0.934
 
 
 class DetectorSettings(BaseModel):
@@ -31,6 +32,10 @@ class DetectorSettings(BaseModel):
     """Upper bound on the pixels the detector scans; large photos are scanned downscaled."""
     min_score: float = 0.0
     """Detector confidence below which a candidate is dropped."""
+    hog_gray: bool = True
+    """Run HOG on the grey image rather than on colour (dlib then takes each pixel's
+    strongest channel gradient). Measured on LFW-dev (``bench/detectors.py``): about a
+    fifth faster, the rare extra misses are caught by the fallback."""
     fallback: Literal["none", "cnn"] = "cnn"
     """When the HOG detector finds no face, look again with the MMOD CNN (slower, finds
     turned and poorly lit faces). Not used for kiosk frames (the next frame comes soon)."""
@@ -60,6 +65,10 @@ class InferenceSettings(BaseModel):
     """How long the first face of a batch waits for others to join it. At 0, a batch is
     whatever queued up while the previous one ran: no added latency when idle, batches
     under load (measured: a 5 ms wait added ~8 ms to every request at concurrency 1)."""
+    tta: Literal["none", "mirror"] = "mirror"
+    """Test-time augmentation: ``mirror`` embeds each face and its mirror image and sums
+    the two (measured by ``bench/eval_lfw.py``: see docs/ACCURACY.md). Part of the model
+    id; after changing it, run ``facerec faces reembed``."""
     max_pending: int = Field(64, ge=1)
     """Images allowed in the inference stage at once (running plus waiting); beyond that
     the server answers 503 with Retry-After instead of queueing without bound."""

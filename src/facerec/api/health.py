@@ -15,6 +15,7 @@ from facerec import __version__
 from facerec.api.deps import SessionDep, StateDep
 from facerec.calibration.service import threshold_value
 from facerec.db.engine import is_reachable
+from facerec.faces.reembed import stale_faces
 from facerec.faces.service import count_faces
 from facerec.people.service import list_people
 from facerec.state import AppState
@@ -34,6 +35,8 @@ class StatusInfo(BaseModel):
     people: int
     faces: int
     indexed_faces: int
+    stale_faces: int = 0
+    """Faces embedded by another model (not searched until ``facerec index reembed``)."""
 
 
 @probes.get("/healthz")
@@ -82,4 +85,5 @@ def status(session: SessionDep, state: StateDep) -> StatusInfo:
         people=list_people(session=session, q=None, offset=0, limit=1).total,
         faces=count_faces(session=session),
         indexed_faces=state.index.index.count(),
+        stale_faces=sum(stale_faces(session=session, model=state.runtime.model).values()),
     )

@@ -1,4 +1,10 @@
-"""In-process exact search with FAISS (inner product on L2-normalised vectors = cosine)."""
+"""In-process exact search with FAISS (inner product on L2-normalised vectors = cosine).
+
+A person's score for a query is the cosine with their face when they have one, and
+their centroid's score when they have several (the normalised mean of their faces, put
+on the single-face scale by :func:`~facerec.index.base.centroid_score`): the centroid
+is the steadier template (``bench/eval_lfw.py``, several photos per person).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from facerec.index.base import Hit
+from facerec.index.base import Hit, centroid, centroid_score
 
 
 class FaissIndex:
-    """``IndexIDMap2(IndexFlatIP)`` keyed by face id, plus face id -> person id."""
+    """Faces in an ``IndexIDMap2(IndexFlatIP)`` keyed by face id; the centroids of people
+    with two or more faces in a second one keyed by person id."""
 
     def __init__(self, dim: int) -> None:
         # A flat search over a gallery is microseconds of work: OpenMP threads only spin
@@ -21,7 +28,9 @@ class FaissIndex:
         self.dim = dim
         self._lock = threading.RLock()
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._centroids = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._person_of: dict[int, int] = {}
+        self._faces_of: dict[int, set[int]] = {}
 
     def add(self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]) -> None:
         if not face_ids:
@@ -30,21 +39,49 @@ class FaissIndex:
             self.remove([f for f in face_ids if f in self._person_of])
             ids = np.asarray(face_ids, dtype=np.int64)
             self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-            self._person_of.update(zip(face_ids, person_ids, strict=True))
+            for face_id, person_id in zip(face_ids, person_ids, strict=True):
+                self._person_of[face_id] = person_id
+                self._faces_of.setdefault(person_id, set()).add(face_id)
+            self._update_centroids(set(person_ids))
 
     def remove(self, face_ids: list[int]) -> None:
-        present = [f for f in face_ids if f in self._person_of]
-        if not present:
-            return
         with self._lock:
+            present = [f for f in face_ids if f in self._person_of]
+            if not present:
+                return
             self._index.remove_ids(np.asarray(present, dtype=np.int64))  # type: ignore[arg-type]
+            touched = set()
             for face_id in present:
-                del self._person_of[face_id]
+                person_id = self._person_of.pop(face_id)
+                self._faces_of[person_id].discard(face_id)
+                touched.add(person_id)
+            self._update_centroids(touched)
 
     def reset(self) -> None:
         with self._lock:
             self._index.reset()
+            self._centroids.reset()
             self._person_of.clear()
+            self._faces_of.clear()
+
+    def _vectors(self, face_ids: list[int]) -> NDArray[np.float32]:
+        return np.stack([self._index.reconstruct(f) for f in face_ids])
+
+    def _update_centroids(self, person_ids: set[int]) -> None:
+        """Recompute the centroids of ``person_ids`` from their faces (none for one face)."""
+        ids = np.asarray(sorted(person_ids), dtype=np.int64)
+        self._centroids.remove_ids(ids)  # type: ignore[arg-type]
+        keep, rows = [], []
+        for person_id in ids.tolist():
+            faces = sorted(self._faces_of.get(person_id, ()))
+            if not faces:
+                self._faces_of.pop(person_id, None)
+            elif len(faces) >= 2:
+                keep.append(person_id)
+                rows.append(centroid(self._vectors(faces)))
+        if keep:
+            vectors = np.asarray(rows, dtype=np.float32)
+            self._centroids.add_with_ids(vectors, np.asarray(keep, dtype=np.int64))
 
     def count(self) -> int:
         return int(self._index.ntotal)
@@ -55,22 +92,79 @@ class FaissIndex:
             total = self.count()
             if total == 0 or len(queries) == 0:
                 return [[] for _ in range(len(queries))]
-            k = min(total, max(64, top_k * 8))
-            while True:
-                scores, ids = self._index.search(queries, k)
-                ranked = [self._rank(s, i, top_k) for s, i in zip(scores, ids, strict=True)]
-                # Enough distinct people for every query, or nothing more to look at.
-                if k >= total or all(len(r) >= top_k for r in ranked):
-                    return ranked
-                k = min(total, k * 4)
+            by_face = self._best_faces(queries, top_k)
+            by_centroid = self._best_centroids(queries, top_k)
+            return [
+                self._merge(query, faces, centroids, top_k)
+                for query, faces, centroids in zip(queries, by_face, by_centroid, strict=True)
+            ]
 
-    def _rank(self, scores: NDArray[np.float32], ids: NDArray[np.int64], top_k: int) -> list[Hit]:
+    def _best_faces(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, Hit]]:
+        """Per query, the best face of each of (at least) ``top_k`` people, when there are."""
+        total = self.count()
+        k = min(total, max(64, top_k * 8))
+        while True:
+            scores, ids = self._index.search(queries, k)
+            ranked = [self._per_person(s, i) for s, i in zip(scores, ids, strict=True)]
+            # Enough distinct people for every query, or nothing more to look at.
+            if k >= total or all(len(r) >= top_k for r in ranked):
+                return ranked
+            k = min(total, k * 4)
+
+    def _per_person(self, scores: NDArray[np.float32], ids: NDArray[np.int64]) -> dict[int, Hit]:
         best: dict[int, Hit] = {}
         for score, face_id in zip(scores.tolist(), ids.tolist(), strict=True):
             if face_id < 0:
                 continue
             person_id = self._person_of[face_id]
             if person_id not in best:  # results arrive best first
-                sim = min(1.0, max(0.0, float(score)))
-                best[person_id] = Hit(person_id=person_id, face_id=face_id, similarity=sim)
-        return list(best.values())[:top_k]
+                best[person_id] = Hit(person_id, face_id, _clip(score))
+        return best
+
+    def _best_centroids(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, float]]:
+        people = int(self._centroids.ntotal)
+        if people == 0:
+            return [{} for _ in range(len(queries))]
+        # wider than top_k: the offset, which depends on the photo count, can reorder people
+        scores, ids = self._centroids.search(queries, min(people, max(64, top_k * 8)))
+        return [
+            {
+                p: _clip(centroid_score(s, len(self._faces_of[p])))
+                for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
+                if p >= 0
+            }
+            for row_s, row_i in zip(scores, ids, strict=True)
+        ]
+
+    def _merge(
+        self,
+        query: NDArray[np.float32],
+        faces: dict[int, Hit],
+        centroids: dict[int, float],
+        top_k: int,
+    ) -> list[Hit]:
+        """Every person either search found, scored as
+        :func:`~facerec.index.base.person_similarity` scores them, with their closest face."""
+        hits = []
+        for person_id in faces.keys() | centroids.keys():
+            face = faces.get(person_id) or self._closest_face(query, person_id)
+            photos = len(self._faces_of[person_id])
+            if photos == 1:
+                hits.append(face)
+                continue
+            score = centroids.get(person_id)
+            if score is None:
+                cosine = float(self._centroids.reconstruct(person_id) @ query)
+                score = _clip(centroid_score(cosine, photos))
+            hits.append(Hit(person_id, face.face_id, score))
+        return sorted(hits, key=lambda h: (-h.similarity, h.person_id))[:top_k]
+
+    def _closest_face(self, query: NDArray[np.float32], person_id: int) -> Hit:
+        faces = sorted(self._faces_of[person_id])
+        scores = self._vectors(faces) @ query
+        best = int(np.argmax(scores))
+        return Hit(person_id, faces[best], _clip(float(scores[best])))
+
+
+def _clip(score: float) -> float:
+    return min(1.0, max(0.0, float(score)))

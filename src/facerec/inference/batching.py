@@ -118,4 +118,7 @@ class BatchedEmbedder:
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.batcher.submit(face_chips(image, landmarks))
+        return self.embed_chips(face_chips(image, landmarks))
+
+    def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+        return self.batcher.submit(chips)

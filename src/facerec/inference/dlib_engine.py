@@ -24,7 +24,7 @@ from PIL import Image
 
 from facerec.config import DetectorSettings
 from facerec.errors import NotReady
-from facerec.inference.types import Detection, Landmarks, RGBImage
+from facerec.inference.types import Detection, Embedder, Landmarks, RGBImage
 
 MODEL_FILES = {
     "landmarks": "shape_predictor_5_face_landmarks.dat",
@@ -110,9 +110,15 @@ class DlibDetector:
             max_pixels=self.max_pixels,
         )
         scanned = image
-        if abs(scale - 1.0) > 1e-3:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            scanned = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+        gray = self.kind == "hog" and self.settings.hog_gray
+        if gray or abs(scale - 1.0) > 1e-3:
+            picture = Image.fromarray(image)
+            if gray:  # before resizing: a third of the pixels to interpolate
+                picture = picture.convert("L")
+            if abs(scale - 1.0) > 1e-3:
+                size = (max(1, round(width * scale)), max(1, round(height * scale)))
+                picture = picture.resize(size, Image.Resampling.BILINEAR)
+            scanned = np.asarray(picture)
         detections = [
             Detection(x1=x1 / scale, y1=y1 / scale, x2=x2 / scale, y2=y2 / scale, score=s)
             for (x1, y1, x2, y2, s) in self._raw_detect(scanned)
@@ -147,8 +153,9 @@ class DlibEngine:
     model_id = EMBEDDER_MODEL_ID
     dim = 128
 
-    def __init__(self, detector: DetectorSettings | None = None) -> None:
+    def __init__(self, detector: DetectorSettings | None = None, *, tta: str = "none") -> None:
         self.settings = detector or DetectorSettings()
+        self.tta = tta
         self._local = ThreadModels()
         self.detector = DlibDetector(self.settings.model, self.settings, self._local)
         self.fallback_detector: DlibDetector | None = None
@@ -190,7 +197,11 @@ class DlibEngine:
         return self
 
     @property
-    def embedder(self) -> DlibEngine:
+    def embedder(self) -> Embedder:
+        if self.tta == "mirror":
+            from facerec.inference.augment import MirrorAveraged
+
+            return MirrorAveraged(self)
         return self
 
     def detect(self, image: RGBImage) -> list[Detection]:
@@ -214,8 +225,10 @@ class DlibEngine:
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        chips = self.chips(image, landmarks)
-        descriptors = self._get("embedder").compute_face_descriptor(chips)
+        return self.embed_chips(np.stack(self.chips(image, landmarks)))
+
+    def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+        descriptors = self._get("embedder").compute_face_descriptor(list(chips))
         return np.asarray([list(d) for d in descriptors], dtype=np.float32)
 
     def chips(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> list[RGBImage]:

@@ -10,7 +10,7 @@ def build_engine(settings: Settings) -> FaceEngine:
     if settings.engine == "dlib":
         from facerec.inference.dlib_engine import DlibEngine
 
-        return DlibEngine(settings.detector)
+        return DlibEngine(settings.detector, tta=settings.inference.tta)
     from facerec.inference.onnx_engine import OnnxEngine
 
     return OnnxEngine(settings)

@@ -173,14 +173,29 @@ def sample_bilinear(image: RGBImage, xs: Points, ys: Points) -> RGBImage:
     inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
     if not inside.any():
         return np.zeros((*xs.shape, 3), dtype=np.uint8)
-    lf, tf = (xs - left)[..., None], (ys - top)[..., None]
-    l0 = np.where(inside, left, 0).astype(np.intp)
-    t0 = np.where(inside, top, 0).astype(np.intp)
-    l1, t1 = np.minimum(l0 + 1, width - 1), np.minimum(t0 + 1, height - 1)
-    tl, tr = image[t0, l0].astype(np.float64), image[t0, l1].astype(np.float64)
-    bl, br = image[t1, l0].astype(np.float64), image[t1, l1].astype(np.float64)
-    value = (1 - tf) * ((1 - lf) * tl + lf * tr) + tf * ((1 - lf) * bl + lf * br)
-    return np.where(inside[..., None], value, 0).astype(np.uint8)
+    lf, tf = (xs - left).ravel(), (ys - top).ravel()
+    # One gather per corner from the channel-first flattened image (long contiguous rows
+    # for numpy); outside points read pixel 0 and are zeroed at the end (the image is at
+    # least 2x2 here, so every index is in range).
+    corner = np.where(inside, top * width + left, 0).astype(np.intp).ravel()
+    channels = np.ascontiguousarray(image.reshape(height * width, -1).T)
+
+    def at(offset: int) -> NDArray[np.float64]:
+        return np.take(channels, corner + offset, axis=1).astype(np.float64)
+
+    # (1 - tf) * ((1 - lf) * tl + lf * tr) + tf * ((1 - lf) * bl + lf * br), in place
+    lr = 1 - lf
+    upper = at(0)
+    upper *= lr
+    upper += at(1) * lf
+    upper *= 1 - tf
+    lower = at(width)
+    lower *= lr
+    lower += at(width + 1) * lf
+    lower *= tf
+    upper += lower
+    upper *= inside.ravel()
+    return np.ascontiguousarray(upper.astype(np.uint8).T).reshape(*xs.shape, -1)
 
 
 def _extract_one(source: RGBImage, rect: Rect, chip: ChipDetails) -> RGBImage:

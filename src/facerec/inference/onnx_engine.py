@@ -15,12 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from facerec.config import DetectorSettings, InferenceSettings, Settings
+from facerec.inference.augment import MirrorAveraged
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
 from facerec.inference.dlib_engine import DlibDetector, ThreadModels, detection_scale
 from facerec.inference.onnx_detector import OnnxMmodDetector
 from facerec.inference.onnx_embedder import OnnxEmbedder
 from facerec.inference.shape_predictor import NumpyLandmarker
-from facerec.inference.types import Detector
+from facerec.inference.types import Detector, Embedder
 
 
 def cnn_detector(
@@ -75,7 +76,8 @@ class OnnxEngine:
             max_wait_ms=inference.batch_wait_ms,
             max_queue=inference.max_pending,
         )
-        self.embedder = BatchedEmbedder(self.network.model_id, self.network.dim, self.batcher)
+        batched = BatchedEmbedder(self.network.model_id, self.network.dim, self.batcher)
+        self.embedder: Embedder = MirrorAveraged(batched) if inference.tta == "mirror" else batched
 
     def load(self) -> None:
         """Convert or verify the cached models; idempotent, callable from every thread."""

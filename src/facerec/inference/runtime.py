@@ -19,9 +19,9 @@ from numpy.typing import NDArray
 
 from facerec.config import Settings
 from facerec.errors import Busy
-from facerec.inference.decode import decode_image
+from facerec.inference.decode import DecodedImage, decode_image
 from facerec.inference.quality import face_quality
-from facerec.inference.types import AnalyzedFace, AnalyzedImage, FaceEngine, RGBImage
+from facerec.inference.types import AnalyzedFace, AnalyzedImage, FaceEngine, Landmarks, RGBImage
 
 
 def l2_normalise(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -70,11 +70,15 @@ class FaceRuntime:
 
     # -- synchronous pipeline ---------------------------------------------------------------
     def analyze(self, data: bytes, *, embed: bool = True, fallback: bool = True) -> AnalyzedImage:
-        limits = self.settings.upload
-        decoded = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        decoded = self.decode(data)
         result = self.analyze_pixels(decoded.pixels, embed=embed, fallback=fallback)
         result.format = decoded.format
         return result
+
+    def decode(self, data: bytes) -> DecodedImage:
+        """The upload's pixels, within the configured size limits (EXIF rotation applied)."""
+        limits = self.settings.upload
+        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
 
     def analyze_pixels(
         self, pixels: RGBImage, *, embed: bool = True, fallback: bool = True
@@ -89,13 +93,17 @@ class FaceRuntime:
             for d, p in zip(detections, points, strict=True)
         ]
         if embed and faces:
-            vectors = l2_normalise(self.engine.embedder.embed(pixels, points))
+            vectors = self.embed_landmarks(pixels, points)
             for face, vector in zip(faces, vectors, strict=True):
                 face.embedding = vector
         height, width = pixels.shape[:2]
         return AnalyzedImage(
             width=int(width), height=int(height), faces=faces, model=self.model, pixels=pixels
         )
+
+    def embed_landmarks(self, pixels: RGBImage, points: list[Landmarks]) -> NDArray[np.float32]:
+        """Unit descriptors of the faces at ``points`` (no detection)."""
+        return l2_normalise(self.engine.embedder.embed(pixels, points))
 
     def _fallback_allowed(self, pixels: RGBImage) -> bool:
         height, width = pixels.shape[:2]

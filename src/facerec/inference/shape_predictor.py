@@ -230,8 +230,9 @@ def _intensity(image: NDArray[np.uint8], x: IntArray, y: IntArray) -> FloatArray
     height, width = image.shape[:2]
     inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
     out = np.zeros(x.shape, dtype=np.float32)
-    pixels = image[y[inside], x[inside]]
-    out[inside] = pixels if pixels.ndim == 1 else pixels.sum(axis=-1, dtype=np.uint16) // 3
+    flat = image.reshape(height * width, -1)  # np.take on flat indices: no 2-D fancy indexing
+    pixels = np.take(flat, (y * width + x)[inside], axis=0)
+    out[inside] = pixels[:, 0] if pixels.shape[1] == 1 else pixels.sum(-1, dtype=np.uint16) // 3
     return out
 
 
@@ -251,11 +252,12 @@ def _leaf_indices(cascade: Cascade, values: FloatArray) -> IntArray:
     """Every tree of the level walked for every face, ``(faces, trees)``: all split tests
     first, then one lookup per level (nodes are stored breadth-first)."""
     faces, (n_trees, n_splits) = len(values), cascade.idx1.shape
-    goes_right = ~(values[:, cascade.idx1] - values[:, cascade.idx2] > cascade.thresh)
+    first, second = np.take(values, cascade.idx1, axis=1), np.take(values, cascade.idx2, axis=1)
+    goes_right = ~(first - second > cascade.thresh)
     start = np.arange(faces * n_trees).reshape(faces, n_trees) * n_splits
     node: IntArray = np.zeros((faces, n_trees), dtype=np.int64)
     for _ in range(cascade.depth):
-        node = 2 * node + 1 + goes_right.ravel()[start + node]
+        node = 2 * node + 1 + np.take(goes_right, start + node)
     leaves: IntArray = node - n_splits  # breadth-first: the leaves follow the splits
     return leaves
 

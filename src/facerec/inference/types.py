@@ -92,6 +92,15 @@ class Embedder(Protocol):
         ...
 
 
+class ChipEmbedder(Protocol):
+    """An embedder that takes aligned chips (``(n, 150, 150, 3)`` uint8) directly."""
+
+    model_id: str
+    dim: int
+
+    def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]: ...
+
+
 class FaceEngine(Protocol):
     """A loaded set of models. ``load`` is idempotent and may be slow."""
 

@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from facerec.errors import NoEnrolledFaces
 from facerec.faces.models import Face
 from facerec.faces.service import choose_dominant
+from facerec.index.base import person_similarity
 from facerec.index.sync import IndexSync
 from facerec.inference.types import AnalyzedFace, AnalyzedImage
 from facerec.people.service import get_person, names_of
@@ -69,7 +70,8 @@ def verify_person(
     threshold: float,
     dominance_ratio: float,
 ) -> VerifyResult:
-    """Is the dominant face of the image this person? Scored against their best face."""
+    """Is the dominant face of the image this person? Scored as 1:N search scores people
+    (closest face or centroid, whichever is closer)."""
     get_person(session=session, person_id=person_id)
     probe = choose_dominant(analyzed.faces, ratio=dominance_ratio).embedding
     assert probe is not None
@@ -79,7 +81,7 @@ def verify_person(
     if not rows:
         raise NoEnrolledFaces(f"person {person_id} has no enrolled face to compare with")
     gallery = np.stack([np.frombuffer(r, dtype="<f4") for r in rows])
-    return _verdict(float((gallery @ probe).max()), threshold, analyzed.model)
+    return _verdict(person_similarity(gallery, probe), threshold, analyzed.model)
 
 
 def detect_result(analyzed: AnalyzedImage) -> DetectResult:

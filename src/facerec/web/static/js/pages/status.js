@@ -15,6 +15,8 @@ export async function statusPage(main) {
     main.append(
       h("dl", { class: "facts", "data-testid": "status-facts" },
         rows.map(([key, value]) => [h("dt", {}, t(key)), h("dd", {}, String(value))])),
+      s.stale_faces ? h("ul", { class: "warnings", "data-testid": "stale-faces" },
+        h("li", {}, t("status.stale", { count: s.stale_faces }))) : "",
       h("p", {}, h("a", { href: "/docs" }, t("status.api"))),
       calibrationPanel(),
     );
