@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from facerec.config import Settings
 from tests.conftest import hopper_bytes, shared_path
 from tests.servers import call, running_server
 
@@ -154,8 +155,9 @@ def test_language_switch_changes_labels_and_is_remembered(page: Page, server: st
 
 def test_status_page_shows_calibration(page: Page, server: str) -> None:
     page.goto(server + "/status")
-    expect(page.get_by_test_id("status-facts")).to_contain_text("dlib-resnet-v1")
-    expect(page.get_by_test_id("calibration-table")).to_contain_text("0.931")
+    expect(page.get_by_test_id("status-facts")).to_contain_text("dlib-resnet-v1+mirror")
+    active = f"{Settings().match_threshold:.3f} ("  # the default, marked active
+    expect(page.get_by_test_id("calibration-table")).to_contain_text(active)
     shot(page, "status")
 
 

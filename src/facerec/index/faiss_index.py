@@ -31,6 +31,7 @@ class FaissIndex:
         self._centroids = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._person_of: dict[int, int] = {}
         self._faces_of: dict[int, set[int]] = {}
+        self._centroid_of: dict[int, NDArray[np.float32]] = {}
 
     def add(self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]) -> None:
         if not face_ids:
@@ -63,6 +64,7 @@ class FaissIndex:
             self._centroids.reset()
             self._person_of.clear()
             self._faces_of.clear()
+            self._centroid_of.clear()
 
     def _vectors(self, face_ids: list[int]) -> NDArray[np.float32]:
         return np.stack([self._index.reconstruct(f) for f in face_ids])
@@ -73,12 +75,14 @@ class FaissIndex:
         self._centroids.remove_ids(ids)  # type: ignore[arg-type]
         keep, rows = [], []
         for person_id in ids.tolist():
+            self._centroid_of.pop(person_id, None)
             faces = sorted(self._faces_of.get(person_id, ()))
             if not faces:
                 self._faces_of.pop(person_id, None)
             elif len(faces) >= 2:
                 keep.append(person_id)
                 rows.append(centroid(self._vectors(faces)))
+                self._centroid_of[person_id] = rows[-1]
         if keep:
             vectors = np.asarray(rows, dtype=np.float32)
             self._centroids.add_with_ids(vectors, np.asarray(keep, dtype=np.int64))
@@ -145,19 +149,24 @@ class FaissIndex:
     ) -> list[Hit]:
         """Every person either search found, scored as
         :func:`~facerec.index.base.person_similarity` scores them, with their closest face."""
-        hits = []
-        for person_id in faces.keys() | centroids.keys():
-            face = faces.get(person_id) or self._closest_face(query, person_id)
-            photos = len(self._faces_of[person_id])
-            if photos == 1:
-                hits.append(face)
-                continue
-            score = centroids.get(person_id)
-            if score is None:
-                cosine = float(self._centroids.reconstruct(person_id) @ query)
-                score = _clip(centroid_score(cosine, photos))
-            hits.append(Hit(person_id, face.face_id, score))
-        return sorted(hits, key=lambda h: (-h.similarity, h.person_id))[:top_k]
+        scores = dict(centroids)
+        for person_id, hit in faces.items():
+            if len(self._faces_of[person_id]) == 1:
+                scores[person_id] = hit.similarity
+        missing = [p for p in faces if p not in scores]  # several photos, centroid not found
+        if missing:
+            cosines = np.stack([self._centroid_of[p] for p in missing]) @ query
+            for person_id, cosine in zip(missing, cosines.tolist(), strict=True):
+                scores[person_id] = _clip(centroid_score(cosine, len(self._faces_of[person_id])))
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+        return [
+            Hit(
+                person_id,
+                (faces.get(person_id) or self._closest_face(query, person_id)).face_id,
+                score,
+            )
+            for person_id, score in best
+        ]
 
     def _closest_face(self, query: NDArray[np.float32], person_id: int) -> Hit:
         faces = sorted(self._faces_of[person_id])
