@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
 from facerec.faces.models import Face, Image
 from facerec.index.base import CENTROID_OFFSET, centroid_score, person_similarity
 from facerec.index.faiss_index import FaissIndex
-from facerec.index.models import record_changes
+from facerec.index.models import FaceChange, record_changes, request_rebuild
 from facerec.index.sync import IndexSync
 from facerec.people.models import Person
 
@@ -163,6 +163,31 @@ def test_rebuild_request_reloads_everything(db: Engine) -> None:
         session.commit()
         worker.catch_up(session)
         assert worker.status(session).in_step
+
+
+def test_a_rebuild_request_empties_the_log_and_every_worker_follows(db: Engine) -> None:
+    behind, current = IndexSync(FaissIndex(DIM), "m"), IndexSync(FaissIndex(DIM), "m")
+    with Session(db) as session:
+        behind.rebuild(session)
+    kept = _add_face(db, 1, seed=11)
+    _delete_face(db, _add_face(db, 2, seed=12))
+    assert _people(current, db, 11) == [1]
+    with Session(db) as session:
+        lock_for_write(session)
+        generation, dropped = request_rebuild(session)
+        session.commit()
+        assert dropped == 3  # add, add, delete
+        rows = session.exec(select(FaceChange)).all()
+        assert [(r.generation, r.op) for r in rows] == [(generation, "rebuild")]
+    # a worker from before any of it, and one that had seen it all, both end in step
+    assert _people(behind, db, 11) == [1] and _people(behind, db, 12) == []
+    assert _people(current, db, 11) == [1]
+    _add_face(db, 3, seed=13)  # and the log goes on from there
+    for worker in (behind, current):
+        assert _people(worker, db, 13) == [3]
+        with Session(db) as session:
+            assert worker.status(session).in_step
+    assert kept > 0
 
 
 def test_a_person_with_several_photos_scores_by_centroid() -> None:

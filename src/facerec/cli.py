@@ -27,7 +27,7 @@ from facerec.db.migrate import upgrade
 from facerec.errors import FaceRecError
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
 from facerec.faces.reembed import reembed_faces, stale_faces
-from facerec.index.models import record_changes
+from facerec.index.models import request_rebuild
 from facerec.people import service as people
 from facerec.recognition.service import recognize as recognize_faces
 from facerec.state import AppState
@@ -237,13 +237,15 @@ def people_delete(
 
 @index_app.command("rebuild")
 def index_rebuild() -> None:
-    """Tell every running worker to reload its index from the database."""
+    """Tell every running worker to reload its index from the database (this also
+    empties the change log, which otherwise grows with every enrolment and deletion)."""
     with _session() as session:
         lock_for_write(session)
-        generation = record_changes(session, [("rebuild", 0, 0)])
+        generation, dropped = request_rebuild(session)
         session.commit()
     console.print(
-        f"rebuild requested at generation {generation}; workers reload on their next request"
+        f"rebuild requested at generation {generation} ({dropped} older log rows dropped); "
+        "workers reload on their next request"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Field, SQLModel, select, text
+from sqlmodel import Field, SQLModel, col, delete, select, text
 from sqlmodel import Session as _Session
 
 
@@ -39,3 +39,13 @@ def record_changes(session: _Session, changes: list[tuple[str, int, int]]) -> in
 
 def current_generation(session: _Session) -> int:
     return int(session.exec(select(IndexState.generation).where(IndexState.id == 1)).one())
+
+
+def request_rebuild(session: _Session) -> tuple[int, int]:
+    """Ask every worker to reload its whole index, and drop the log that came before:
+    a worker behind the new generation finds the ``rebuild`` row in what it replays, so
+    older rows are never needed again. Returns (generation, rows dropped). The caller
+    holds the write lock and commits."""
+    generation = record_changes(session, [("rebuild", 0, 0)])
+    dropped = session.exec(delete(FaceChange).where(col(FaceChange.generation) < generation))
+    return generation, int(dropped.rowcount)
