@@ -70,5 +70,6 @@ class VectorIndex(Protocol):
     def count(self) -> int: ...
 
     def search_people(self, vectors: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
-        """For each query row: the best face per person, then the ``top_k`` best people."""
+        """For each query row: the ``top_k`` best people by :func:`person_similarity`,
+        each with their closest face."""
         ...

@@ -62,7 +62,7 @@ async def recognize(
     threshold: Threshold = None,
 ) -> RecognizeResult:
     """Every face in the image with its best match (``null`` when nobody reaches the
-    threshold, i.e. unknown) and up to ``top_k`` candidates, best face per person."""
+    threshold, i.e. unknown) and up to ``top_k`` candidates (people, scored by face or centroid)."""
     body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
     k = body.number("top_k", top_k, int)
     k = state.settings.top_k if k is None else k
