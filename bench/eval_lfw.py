@@ -184,9 +184,7 @@ def identification(
     vectors: Array, names: list[str], stock: bool, default: float | None
 ) -> dict[str, float]:
     found = ~np.isnan(vectors[:, 0])
-    by_name: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        by_name.setdefault(name, []).append(i)
+    by_name = _by_name(names)
     gallery = [ids[0] for ids in by_name.values() if len(ids) >= 2 and found[ids[0]]]
     gallery_names = np.asarray([names[i] for i in gallery])
     genuine_probes = [
@@ -290,17 +288,15 @@ def _open_set(
     }
 
 
-RULES = ("closest photo", "centroid", "better of both")
-
-
-def _person_scores(rule: str, queries: Array, photos: Array, centroids: Array) -> Array:
-    """queries x people scores: ``photos`` is people x n x dim; centroids on the
-    single-face scale as the index puts them (``centroid_score``)."""
+def _person_scores(queries: Array, photos: Array, centroids: Array) -> dict[str, Array]:
+    """queries x people scores by each rule: ``photos`` is people x n x dim; centroids
+    on the single-face scale as the index puts them (``centroid_score``)."""
     closest: Array = np.einsum("qd,pnd->qpn", queries, photos).max(axis=2)
+    if photos.shape[1] == 1:
+        return {"closest photo": closest}
     by_centroid: Array = centroid_score(queries @ centroids.T, photos.shape[1])  # type: ignore[assignment, arg-type]
-    return {"closest photo": closest, "centroid": by_centroid}.get(
-        rule, np.maximum(closest, by_centroid)
-    )
+    both: Array = np.maximum(closest, by_centroid)
+    return {"closest photo": closest, "centroid": by_centroid, "better of both": both}
 
 
 def several_photos(vectors: Array, names: list[str], default: float) -> dict[str, Any]:
@@ -326,9 +322,10 @@ def several_photos(vectors: Array, names: list[str], default: float) -> dict[str
             # per comparison: the data behind facerec.index.base.CENTROID_OFFSET
             "centroid_cosine_at_far_0.0005": float(np.quantile(raw_centroid, 1 - 0.0005)),
         }
-        for rule in RULES if n > 1 else RULES[:1]:
-            probe_scores = _person_scores(rule, unit[probes], photos, centroids)
-            stranger_scores = _person_scores(rule, unit[strangers], photos, centroids)
+        by_probe = _person_scores(unit[probes], photos, centroids)
+        by_stranger = _person_scores(unit[strangers], photos, centroids)
+        for rule, probe_scores in by_probe.items():
+            stranger_scores = by_stranger[rule]
             correct = (probe_scores.argmax(axis=1) == truth) & found[probes]
             row[rule] = _open_set(
                 probe_scores.max(axis=1), stranger_scores.max(axis=1), correct, default

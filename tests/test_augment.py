@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
 from facerec.inference.augment import MirrorAveraged, jittered, mirrored
+from facerec.inference.face_chips import face_chips
+from facerec.inference.types import Landmarks
 from tests.conftest import hopper_bytes
 
 
@@ -26,6 +29,11 @@ class ChipSums:
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+
+    def embed(
+        self, image: NDArray[np.uint8], landmarks: Sequence[Landmarks]
+    ) -> NDArray[np.float32]:
+        return self.embed_chips(face_chips(image, landmarks))
 
     def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         self.batches.append(len(chips))

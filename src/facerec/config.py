@@ -68,7 +68,7 @@ class InferenceSettings(BaseModel):
     tta: Literal["none", "mirror"] = "mirror"
     """Test-time augmentation: ``mirror`` embeds each face and its mirror image and sums
     the two (measured by ``bench/eval_lfw.py``: see docs/ACCURACY.md). Part of the model
-    id; after changing it, run ``facerec faces reembed``."""
+    id; after changing it, run ``facerec index reembed``."""
     max_pending: int = Field(64, ge=1)
     """Images allowed in the inference stage at once (running plus waiting); beyond that
     the server answers 503 with Retry-After instead of queueing without bound."""

@@ -160,19 +160,16 @@ class FaissIndex:
                 scores[person_id] = _clip(centroid_score(cosine, len(self._faces_of[person_id])))
         best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
         return [
-            Hit(
-                person_id,
-                (faces.get(person_id) or self._closest_face(query, person_id)).face_id,
-                score,
-            )
+            Hit(person_id, self._closest_face(query, person_id, faces.get(person_id)), score)
             for person_id, score in best
         ]
 
-    def _closest_face(self, query: NDArray[np.float32], person_id: int) -> Hit:
+    def _closest_face(self, query: NDArray[np.float32], person_id: int, hit: Hit | None) -> int:
+        """The person's face nearest the query (``hit``'s, when the face search found it)."""
+        if hit is not None:
+            return hit.face_id
         faces = sorted(self._faces_of[person_id])
-        scores = self._vectors(faces) @ query
-        best = int(np.argmax(scores))
-        return Hit(person_id, faces[best], _clip(float(scores[best])))
+        return faces[int(np.argmax(self._vectors(faces) @ query))]
 
 
 def _clip(score: float) -> float:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from facerec.inference.face_chips import face_chips
-from facerec.inference.types import ChipEmbedder, Landmarks, RGBImage
+from facerec.inference.types import ChipEmbedder, Embedder, Landmarks, RGBImage
 
 Chips = NDArray[np.uint8]
 """(n, rows, cols, 3) uint8 face chips."""
@@ -58,6 +58,11 @@ def jittered(chip: NDArray[np.uint8], count: int, seed: int = 0) -> Chips:
         pixels = np.asarray(warped)
         out[i] = pixels[:, ::-1] if rng.random() < 0.5 else pixels
     return out
+
+
+def with_tta(embedder: ChipEmbedder, tta: str) -> Embedder:
+    """``embedder`` as ``inference.tta`` asks: mirror-averaged, or as it is."""
+    return MirrorAveraged(embedder) if tta == "mirror" else embedder
 
 
 class MirrorAveraged:

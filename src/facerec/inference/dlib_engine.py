@@ -24,6 +24,7 @@ from PIL import Image
 
 from facerec.config import DetectorSettings
 from facerec.errors import NotReady
+from facerec.inference.augment import with_tta
 from facerec.inference.types import Detection, Embedder, Landmarks, RGBImage
 
 MODEL_FILES = {
@@ -155,7 +156,7 @@ class DlibEngine:
 
     def __init__(self, detector: DetectorSettings | None = None, *, tta: str = "none") -> None:
         self.settings = detector or DetectorSettings()
-        self.tta = tta
+        self._embedder = with_tta(self, tta)
         self._local = ThreadModels()
         self.detector = DlibDetector(self.settings.model, self.settings, self._local)
         self.fallback_detector: DlibDetector | None = None
@@ -198,11 +199,7 @@ class DlibEngine:
 
     @property
     def embedder(self) -> Embedder:
-        if self.tta == "mirror":
-            from facerec.inference.augment import MirrorAveraged
-
-            return MirrorAveraged(self)
-        return self
+        return self._embedder
 
     def detect(self, image: RGBImage) -> list[Detection]:
         """The primary detector (kept for callers that hold the engine)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facerec.config import DetectorSettings, InferenceSettings, Settings
-from facerec.inference.augment import MirrorAveraged
+from facerec.inference.augment import with_tta
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
 from facerec.inference.dlib_engine import DlibDetector, ThreadModels, detection_scale
 from facerec.inference.onnx_detector import OnnxMmodDetector
@@ -77,7 +77,7 @@ class OnnxEngine:
             max_queue=inference.max_pending,
         )
         batched = BatchedEmbedder(self.network.model_id, self.network.dim, self.batcher)
-        self.embedder: Embedder = MirrorAveraged(batched) if inference.tta == "mirror" else batched
+        self.embedder: Embedder = with_tta(batched, inference.tta)
 
     def load(self) -> None:
         """Convert or verify the cached models; idempotent, callable from every thread."""

@@ -92,11 +92,8 @@ class Embedder(Protocol):
         ...
 
 
-class ChipEmbedder(Protocol):
-    """An embedder that takes aligned chips (``(n, 150, 150, 3)`` uint8) directly."""
-
-    model_id: str
-    dim: int
+class ChipEmbedder(Embedder, Protocol):
+    """An embedder that also takes aligned chips (``(n, 150, 150, 3)`` uint8) directly."""
 
     def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]: ...
 
