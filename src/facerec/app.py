@@ -20,6 +20,7 @@ from facerec import __version__
 from facerec.api.errors import install_error_handlers
 from facerec.api.health import probes
 from facerec.api.health import router as health_router
+from facerec.api.worker import WorkerHeader
 from facerec.attendance.crops import CropStore
 from facerec.attendance.views import router as attendance_router
 from facerec.calibration.views import router as calibration_router
@@ -36,6 +37,7 @@ from facerec.index.sync import IndexSync
 from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
+from facerec.maintenance import remove_orphan_files
 from facerec.people.views import router as people_router
 from facerec.recognition.views import router as recognition_router
 from facerec.state import AppState
@@ -60,9 +62,13 @@ def build_state(
     runtime = FaceRuntime(engine or build_engine(settings), settings)
     runtime.load()
     sync = IndexSync(index or FaissIndex(runtime.dim), runtime.model)
+    store, crops = ImageStore(settings.images_dir), CropStore(settings.crops_dir)
     with Session(db) as session:
+        orphans = remove_orphan_files(session=session, images=store, crops=crops)
         count = sync.rebuild(session)
         stale = stale_faces(session=session, model=runtime.model)
+    if orphans:
+        log.warning("removed %d files that no record refers to (left by a crash)", orphans)
     log.info("index built with %d faces (model %s)", count, runtime.model)
     if stale:
         log.warning(
@@ -76,8 +82,8 @@ def build_state(
         db=db,
         runtime=runtime,
         index=sync,
-        store=ImageStore(settings.images_dir),
-        crops=CropStore(settings.crops_dir),
+        store=store,
+        crops=crops,
         clock=clock,
     )
 
@@ -115,6 +121,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(WorkerHeader)
     api = APIRouter(prefix=API_PREFIX)
     routers = (
         people_router,

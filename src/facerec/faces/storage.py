@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 EXTENSIONS = {
@@ -51,6 +52,14 @@ class ImageStore:
 
     def read(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()
+
+    def files(self) -> Iterator[str]:
+        """The relative path of every file kept here, temporary files included."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.rglob("*"):
+            if path.is_file():
+                yield path.relative_to(self.root).as_posix()
 
     def delete(self, relative: str) -> None:
         with contextlib.suppress(FileNotFoundError):
