@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,23 +26,33 @@ RED, GREEN, BLUE = (220, 40, 40), (40, 220, 40), (40, 40, 220)
 
 
 class Clock:
-    """A settable clock (UTC)."""
+    """A settable clock (UTC) that is set by wall-clock times of the attendance zone.
 
-    def __init__(self, now: datetime) -> None:
-        self.now = now
+    The zone is the settings' (Asia/Shanghai unless ``FACEREC_ATTENDANCE__TIMEZONE``
+    says otherwise: ``make test`` also runs these tests in a daylight-saving zone)."""
+
+    def __init__(self, zone: str) -> None:
+        self.zone = ZoneInfo(zone)
+        self.local("2026-11-23", "09:00")  # a Monday
 
     def __call__(self) -> datetime:
         return self.now
 
     def local(self, day: str, hhmm: str) -> None:
-        """Set to a Shanghai wall-clock time (UTC+8)."""
-        local = datetime.fromisoformat(f"{day}T{hhmm}:00+08:00")
-        self.now = local.astimezone(UTC)
+        """Set to a wall-clock time of the zone."""
+        self.now = self.wall(day, hhmm).astimezone(UTC)
+
+    def wall(self, day: str, hhmm: str) -> datetime:
+        return datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=self.zone)
+
+    def offset(self, day: str, hhmm: str) -> str:
+        """The zone's UTC offset then, as ISO 8601 writes it (``+08:00``)."""
+        return self.wall(day, hhmm).isoformat()[-6:]
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))  # Monday 09:00 in Shanghai
+def clock(settings: Settings) -> Clock:
+    return Clock(settings.attendance.timezone)
 
 
 @pytest.fixture
@@ -78,7 +90,7 @@ def test_check_in_then_duplicates_inside_the_window(app_client: TestClient, cloc
     assert event["person_id"] == pid
     assert event["name"] == "王伟"
     assert event["time"].startswith("2026-11-23T09:00:00")
-    assert event["time"].endswith("+08:00")
+    assert event["time"].endswith(clock.offset("2026-11-23", "09:00"))
     assert first["unknown_faces"] == 0
 
     clock.now += timedelta(minutes=4)
@@ -207,7 +219,7 @@ def test_report_json_statuses_and_totals(app_client: TestClient, clock: Clock) -
     report = app_client.get(
         f"{API}/report", params={"from": "2026-11-23", "to": "2026-11-29"}
     ).json()
-    assert report["timezone"] == "Asia/Shanghai"
+    assert report["timezone"] == clock.zone.key
     status = {(r["person_id"], r["day"]): r for r in report["rows"]}
     assert status[(a, "2026-11-23")]["status"] == "present"
     assert status[(b, "2026-11-23")]["status"] == "late"
@@ -275,7 +287,8 @@ def test_corrections_are_audited(app_client: TestClient, clock: Clock) -> None:
     assert added.status_code == 201
     event = added.json()
     assert event["source"] == "manual"
-    assert event["time"] == "2026-11-23T08:59:00+08:00"  # naive times are local
+    local = "2026-11-23T08:59:00" + clock.offset("2026-11-23", "08:59")
+    assert event["time"] == local  # naive times are local
     no_reason = app_client.delete(f"{API}/events/{event['id']}")
     assert no_reason.status_code == 422
     deleted = app_client.delete(f"{API}/events/{event['id']}", params={"reason": "wrong person"})
@@ -361,24 +374,44 @@ def test_cli_report_writes_xlsx_and_csv(
 ) -> None:
     from typer.testing import CliRunner
 
+    from facerec.cli import CliContext
     from facerec.cli import app as cli
     from facerec.config import get_settings
 
-    _week(app_client, clock)
+    a, b = _week(app_client, clock)  # the clock now stands on Wednesday 2026-11-25, 08:00
     monkeypatch.setenv("FACEREC_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
     try:
         runner = CliRunner()
         target = tmp_path / "week.xlsx"
-        args = ["attendance", "report", "--from", "2026-11-23", "--to", "2026-11-24"]
-        written = runner.invoke(cli, [*args, "--format", "xlsx", "-o", str(target)])
+        args = ["attendance", "report", "--from", "2026-11-23", "--to", "2026-11-25"]
+        context = CliContext(clock=clock)
+        written = runner.invoke(cli, [*args, "--format", "xlsx", "-o", str(target)], obj=context)
         assert written.exit_code == 0, written.output
         sheet = load_workbook(target)["Daily"]
         assert {row[1] for row in sheet.iter_rows(min_row=2, values_only=True)} == {"张三", "Bob"}
-        as_csv = runner.invoke(cli, args)
+        as_csv = runner.invoke(cli, args, obj=context)
         assert as_csv.exit_code == 0
         assert "张三" in as_csv.stdout
-        binary = runner.invoke(cli, [*args, "--format", "xlsx"])
+        binary = runner.invoke(cli, [*args, "--format", "xlsx"], obj=context)
         assert binary.exit_code == 2
+        # "Now" decides which days are reported: none after today (Wednesday).
+        days = ["--from", "2026-11-23", "--to", "2026-11-27", "--format", "json"]
+        wednesday = runner.invoke(cli, ["attendance", "report", *days], obj=context)
+        assert {r["day"] for r in _rows(wednesday.stdout)} == {
+            "2026-11-23",
+            "2026-11-24",
+            "2026-11-25",
+        }
+        clock.local("2026-11-26", "20:00")  # Thursday evening
+        thursday = runner.invoke(cli, ["attendance", "report", *days], obj=context)
+        rows = {(r["person_id"], r["day"]): r["status"] for r in _rows(thursday.stdout)}
+        assert {day for _, day in rows} == {"2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"}
+        assert rows[(a, "2026-11-26")] == rows[(b, "2026-11-26")] == "absent"
     finally:
         get_settings.cache_clear()
+
+
+def _rows(report_json: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(report_json)["rows"]
+    return rows

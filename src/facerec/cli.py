@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,6 +25,7 @@ from facerec.calibration.service import threshold_value
 from facerec.config import Settings, get_settings
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
+from facerec.db.models import utcnow
 from facerec.errors import FaceRecError
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
 from facerec.faces.reembed import reembed_faces, stale_faces
@@ -43,6 +45,19 @@ app.add_typer(db_app, name="db")
 app.add_typer(attendance_app, name="attendance")
 console = Console()
 ReportFormat = Literal["csv", "xlsx", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class CliContext:
+    """What commands take from their caller rather than from the machine: tests pass
+    ``app(obj=CliContext(clock=...))`` (or ``CliRunner().invoke(app, args, obj=...)``)."""
+
+    clock: Callable[[], datetime] = utcnow
+    """Now, timezone-aware."""
+
+
+def _context(ctx: typer.Context) -> CliContext:
+    return ctx.obj if isinstance(ctx.obj, CliContext) else CliContext()
 
 
 @contextmanager
@@ -351,6 +366,8 @@ def _print_calibration(report: Calibration) -> None:
 
 @attendance_app.command("report")
 def attendance_report(
+    ctx: typer.Context,
+    *,
     start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day")],
     end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day")],
     fmt: Annotated[ReportFormat, typer.Option("--format", help="csv, xlsx or json")] = "csv",
@@ -364,7 +381,6 @@ def attendance_report(
 
     from facerec.attendance import export
     from facerec.attendance.reports import build_report
-    from facerec.db.models import utcnow
 
     settings = get_settings()
     with _session() as session:
@@ -374,7 +390,7 @@ def attendance_report(
                 start=start.date(),
                 end=end.date(),
                 person_id=person_id,
-                now=utcnow(),
+                now=_context(ctx).clock(),
                 zone=ZoneInfo(settings.attendance.timezone),
             )
         except FaceRecError as exc:
@@ -396,7 +412,7 @@ def attendance_report(
 
 
 def main() -> None:
-    app()
+    app(obj=CliContext())
 
 
 __all__ = ["Settings", "app", "main"]
