@@ -30,6 +30,27 @@ def test_create_read_update_delete(client: TestClient) -> None:
     assert missing.json()["error"]["code"] == "not_found"
 
 
+def test_patch_with_a_null_name_keeps_the_name(client: TestClient) -> None:
+    pid = client.post(
+        f"{API}/people", json={"name": "Ann", "external_id": "E7", "note": "old"}
+    ).json()["id"]
+    patched = client.patch(f"{API}/people/{pid}", json={"name": None, "note": "x"})
+    assert patched.status_code == 200, patched.text
+    stored = client.get(f"{API}/people/{pid}").json()
+    assert (stored["name"], stored["note"], stored["external_id"]) == ("Ann", "x", "E7")
+    # a null external_id or note clears it; fields left out stay as they were
+    cleared = client.patch(f"{API}/people/{pid}", json={"external_id": None})
+    assert cleared.status_code == 200, cleared.text
+    stored = client.get(f"{API}/people/{pid}").json()
+    assert (stored["name"], stored["note"], stored["external_id"]) == ("Ann", "x", None)
+    assert client.patch(f"{API}/people/{pid}", json={"note": None}).status_code == 200
+    stored = client.get(f"{API}/people/{pid}").json()
+    assert (stored["name"], stored["note"], stored["external_id"]) == ("Ann", None, None)
+    # the cleared external id is free for somebody else
+    other = client.post(f"{API}/people", json={"name": "Bo", "external_id": "E7"})
+    assert other.status_code == 201
+
+
 def test_list_search_and_paginate(client: TestClient) -> None:
     for name in ["Alice", "Bob", "Alicia", "Carol"]:
         client.post(f"{API}/people", json={"name": name})

@@ -68,12 +68,48 @@ def test_alpha_is_flattened_onto_white() -> None:
     assert tuple(pixels[5, 5]) == (255, 0, 0)
 
 
-def test_exif_orientation_is_applied() -> None:
-    image = _gradient(40, 30)
+def _corner_marker(width: int = 40, height: int = 30) -> Image.Image:
+    """Black, with a red 10x10 square in the stored top-left corner."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:10, :10] = (255, 0, 0)
+    return Image.fromarray(pixels)
+
+
+def _red_corners(pixels: np.ndarray) -> set[str]:
+    """Which corners of the decoded image hold the red marker (sampled 3 px inside)."""
+    h, w = pixels.shape[:2]
+    points = {
+        "top-left": (3, 3),
+        "top-right": (3, w - 4),
+        "bottom-left": (h - 4, 3),
+        "bottom-right": (h - 4, w - 4),
+    }
+    return {
+        name
+        for name, (y, x) in points.items()
+        if pixels[y, x, 0] > 200 and pixels[y, x, 1] < 60 and pixels[y, x, 2] < 60
+    }
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize(
+    ("orientation", "shape", "corner"),
+    [
+        (1, (30, 40, 3), "top-left"),  # as stored
+        (3, (30, 40, 3), "bottom-right"),  # rotate 180 degrees to display
+        (6, (40, 30, 3), "top-right"),  # rotate 90 degrees clockwise to display
+        (8, (40, 30, 3), "bottom-left"),  # rotate 90 degrees counter-clockwise
+    ],
+)
+def test_exif_orientation_is_applied(
+    fmt: str, orientation: int, shape: tuple[int, int, int], corner: str
+) -> None:
+    """A 40x30 image with a marker in its stored top-left corner (EXIF spec, tag 0x0112)."""
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    decoded = decode_image(_encode(image, "JPEG", exif=exif), **LIMITS)
-    assert decoded.pixels.shape == (40, 30, 3)
+    exif[0x0112] = orientation
+    decoded = decode_image(_encode(_corner_marker(), fmt, exif=exif), **LIMITS)
+    assert decoded.pixels.shape == shape
+    assert _red_corners(decoded.pixels) == {corner}
 
 
 def test_first_frame_of_an_animation() -> None:

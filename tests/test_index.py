@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
 from facerec.faces.models import Face, Image
-from facerec.index.base import CENTROID_OFFSET, centroid_score, person_similarity
+from facerec.index.base import person_similarity
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.models import FaceChange, record_changes, request_rebuild
 from facerec.index.sync import IndexSync
@@ -29,18 +29,21 @@ def _unit(seed: int) -> np.ndarray:
 
 def test_best_face_per_person_then_top_k() -> None:
     index = FaissIndex(DIM)
-    base = _unit(1)
-    near = base + 0.05 * _unit(2)
-    far = _unit(3)
-    vectors = np.stack([base, near / np.linalg.norm(near), far])
+    e1, e2, e3 = _axis(0), _axis(1), _axis(2)
+    near = 0.96 * e1 + 0.28 * e2  # cosine 0.96 with e1 (0.96^2 + 0.28^2 = 1)
+    opposite = -0.6 * e1 + 0.8 * e3  # cosine -0.6 with e1
+    vectors = np.stack([e1, near, opposite]).astype(np.float32)
     index.add([10, 11, 12], [1, 1, 2], vectors)
-    (hits,) = index.search_people(base[None, :], top_k=5)
+    (hits,) = index.search_people(e1[None, :], top_k=5)
     assert [h.person_id for h in hits] == [1, 2]  # person 1 once, with its best face
     assert hits[0].face_id == 10
-    assert hits[0].similarity == pytest.approx(person_similarity(vectors[:2], base), abs=1e-5)
-    assert 0.0 <= hits[1].similarity <= 1.0  # clipped, never negative
-    (top1,) = index.search_people(base[None, :], top_k=1)
-    assert len(top1) == 1
+    # person 1 by centroid: (1.96, 0.28) / sqrt(1.96^2 + 0.28^2) = (1.96, 0.28) / 1.979899,
+    # cosine 1.96 / 1.979899 = 0.989949, lowered by 0.0116 * (1 - 1/2) = 0.0058: 0.984149
+    assert hits[0].similarity == pytest.approx(0.984149, abs=1e-5)
+    assert person_similarity(vectors[:2], e1) == pytest.approx(0.984149, abs=1e-5)
+    assert hits[1].similarity == 0.0  # cosine -0.6, clipped: never negative
+    (top1,) = index.search_people(e1[None, :], top_k=1)
+    assert [(h.person_id, h.face_id) for h in top1] == [(1, 10)]
 
 
 def test_search_finds_people_beyond_the_first_page_of_faces() -> None:
@@ -72,7 +75,7 @@ def db(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _add_face(engine: Engine, person_id: int, seed: int) -> int:
+def _add_face(engine: Engine, person_id: int, seed: int, face_id: int | None = None) -> int:
     with Session(engine) as session:
         lock_for_write(session)
         if session.get(Person, person_id) is None:
@@ -81,6 +84,7 @@ def _add_face(engine: Engine, person_id: int, seed: int) -> int:
         session.add(image)
         session.flush()
         face = Face(
+            id=face_id,
             person_id=person_id,
             image_id=image.id or 0,
             x1=0,
@@ -140,14 +144,30 @@ def test_two_workers_follow_each_others_changes(db: Engine) -> None:
 
 
 def test_replay_of_add_then_delete_of_the_same_face(db: Engine) -> None:
+    """Face ids come back after a delete (explicit here, whatever the database does):
+    replay must apply only the newest change of each face, removals before additions."""
     worker = IndexSync(FaissIndex(DIM), "m")
     with Session(db) as session:
         worker.rebuild(session)
-    face = _add_face(db, 1, seed=3)
-    _delete_face(db, face)
-    reused = _add_face(db, 1, seed=4)
+    # one replay sees: add 5 (seed 3), delete 5, add 5 (seed 4)
+    assert _add_face(db, 1, seed=3, face_id=5) == 5
+    _delete_face(db, 5)
+    assert _add_face(db, 1, seed=4, face_id=5) == 5
     assert _people(worker, db, 4) == [1]
-    assert _people(worker, db, 3) == [] or reused == face
+    assert _people(worker, db, 3) == []
+    assert _add_face(db, 2, seed=6, face_id=6) == 6
+    assert _people(worker, db, 6) == [2]
+    # the next replay sees: delete 5, add 5 (seed 5, another person), delete 6
+    _delete_face(db, 5)
+    assert _add_face(db, 3, seed=5, face_id=5) == 5
+    _delete_face(db, 6)
+    assert _people(worker, db, 5) == [3]
+    assert _people(worker, db, 4) == []
+    assert _people(worker, db, 6) == []
+    with Session(db) as session:
+        status = worker.status(session)
+    assert status.in_step, status
+    assert status.index_count == 1
 
 
 def test_rebuild_request_reloads_everything(db: Engine) -> None:
@@ -201,14 +221,12 @@ def test_a_person_with_several_photos_scores_by_centroid() -> None:
     index.add([1, 2, 3], [1, 1, 2], np.stack([left, right, single]).astype(np.float32))
     (hits,) = index.search_people(probe[None, :], top_k=5)
     assert [h.person_id for h in hits] == [1, 2]
-    # the centroid is the probe itself; its cosine 1.0 is lowered to the single-face scale
-    expected = centroid_score(1.0, 2)
-    assert expected == pytest.approx(1.0 - CENTROID_OFFSET / 2)
-    assert hits[0].similarity == pytest.approx(expected, abs=1e-5)
+    # the centroid is the probe itself: cosine 1.0, lowered by 0.0116 * (1 - 1/2) = 0.0058
+    assert hits[0].similarity == pytest.approx(0.9942, abs=1e-5)
     assert hits[0].face_id in (1, 2)
     assert hits[1].similarity == pytest.approx(0.9, abs=1e-5)
     photos = np.stack([left, right]).astype(np.float32)
-    assert person_similarity(photos, probe) == pytest.approx(expected, abs=1e-5)
+    assert person_similarity(photos, probe) == pytest.approx(0.9942, abs=1e-5)
     assert person_similarity(photos[:1], probe) == pytest.approx(0.8, abs=1e-5)
     # one photo left: the person scores by that face alone; none left: gone
     index.remove([2])
@@ -221,40 +239,75 @@ def test_a_person_with_several_photos_scores_by_centroid() -> None:
     assert index.search_people(probe[None, :], top_k=5) == [[]]
 
 
+def test_centroid_scores_worked_by_hand() -> None:
+    e1, e2, e3, e4 = (_axis(i) for i in range(4))
+    # two photos e1, e2; probe e1: centroid (1, 1) / sqrt(2), cosine 1 / sqrt(2) = 0.707107,
+    # lowered by 0.0116 * (1 - 1/2) = 0.0058: 0.701307
+    two = np.stack([e1, e2])
+    assert person_similarity(two, e1) == pytest.approx(0.701307, abs=1e-5)
+    # three photos e1, e3, e4; probe e1: centroid (1, 0, 1, 1) / sqrt(3), cosine
+    # 1 / sqrt(3) = 0.577350, lowered by 0.0116 * (1 - 1/3) = 0.007733: 0.569617
+    three = np.stack([e1, e3, e4])
+    assert person_similarity(three, e1) == pytest.approx(0.569617, abs=1e-5)
+    # one photo: its cosine as it is, no offset
+    assert person_similarity(np.stack([e2 * 0.6 + e1 * 0.8]), e1) == pytest.approx(0.8, abs=1e-6)
+    index = FaissIndex(DIM)
+    index.add([10, 11, 20, 21, 22], [1, 1, 2, 2, 2], np.concatenate([two, three]))
+    (hits,) = index.search_people(e1[None, :], top_k=5)
+    assert [(h.person_id, h.face_id) for h in hits] == [(1, 10), (2, 20)]
+    assert hits[0].similarity == pytest.approx(0.701307, abs=1e-5)
+    assert hits[1].similarity == pytest.approx(0.569617, abs=1e-5)
+
+
 def test_a_person_found_only_by_centroid_gets_their_closest_face() -> None:
     index = FaissIndex(DIM)
     probe = _unit(30)
     side = _orthogonal(probe, 31)
-    pair = [probe * 0.7 + side * np.sqrt(0.51), probe * 0.6 - side * 0.8]
-    # many close single-photo people push person 1's faces out of the face search's top k
+    # face 1 has cosine 0.6 with the probe, face 2 (the closer) 0.7
+    pair = [probe * 0.6 - side * 0.8, probe * 0.7 + side * np.sqrt(0.51)]
+    # many close single-photo people (0.75) push person 1's faces out of the face
+    # search's top k
     crowd = [probe * 0.75 + _orthogonal(probe, 100 + i) * np.sqrt(1 - 0.5625) for i in range(80)]
     vectors = np.stack([*pair, *crowd]).astype(np.float32)
     index.add(list(range(1, 83)), [1, 1, *range(2, 82)], vectors)
     (hits,) = index.search_people(probe[None, :], top_k=1)
     assert hits[0].person_id == 1
-    assert hits[0].similarity == pytest.approx(person_similarity(vectors[:2], probe), abs=1e-5)
-    assert hits[0].face_id == 1  # the closer of the two photos
+    # sum of the pair: 1.3 probe + (sqrt(0.51) - 0.8) side = 1.3 probe - 0.085857 side,
+    # norm sqrt(1.69 + 0.0073714) = 1.302832, cosine 1.3 / 1.302832 = 0.997826,
+    # lowered by 0.0116 * (1 - 1/2) = 0.0058: 0.992026
+    assert hits[0].similarity == pytest.approx(0.992026, abs=1e-5)
+    assert hits[0].face_id == 2  # the closer of the two photos
 
 
 def test_a_person_found_only_by_a_face_still_scores_by_centroid() -> None:
     index = FaissIndex(DIM)
     probe = _unit(40)
-    # person 1: one photo is the probe, the other is unrelated (centroid cosine ~0.71);
-    # 70 two-photo people whose centroids are closer push theirs out of the centroid search
+    # person 1: one photo is the probe, the other orthogonal to it: centroid cosine
+    # 1 / sqrt(2) = 0.707107, score 0.707107 - 0.0116 * (1 - 1/2) = 0.701307.
     own = [probe, _orthogonal(probe, 41)]
+    # 70 people with ten identical photos each at cosine 0.708: their centroids (0.708)
+    # come before person 1's (0.7071) in the centroid search, which looks at the best 64
+    # and so never sees person 1's, but score lower: 0.708 - 0.0116 * (1 - 1/10) = 0.69756
     crowd = [
-        probe * 0.8 + _orthogonal(probe, 200 + i) * 0.6 * sign
+        probe * 0.708 + _orthogonal(probe, 200 + i) * float(np.sqrt(1 - 0.708**2))
         for i in range(70)
-        for sign in (1, -1)
+        for _ in range(10)
     ]
     vectors = np.stack([*own, *crowd]).astype(np.float32)
-    people = [1, 1, *[2 + i // 2 for i in range(140)]]
-    index.add(list(range(1, 143)), people, vectors)
-    (hits,) = index.search_people(probe[None, :], top_k=100)
-    mine = next(h for h in hits if h.person_id == 1)
-    assert mine.face_id == 1
-    assert mine.similarity == pytest.approx(person_similarity(vectors[:2], probe), abs=1e-5)
-    assert hits[0].person_id != 1  # the crowd's centroids (0.8 each side) score higher
+    people = [1, 1, *[2 + i // 10 for i in range(700)]]
+    index.add(list(range(1, 703)), people, vectors)
+    (hits,) = index.search_people(probe[None, :], top_k=1)
+    assert [(h.person_id, h.face_id) for h in hits] == [(1, 1)]
+    assert hits[0].similarity == pytest.approx(0.701307, abs=1e-5)
+    (hits,) = index.search_people(probe[None, :], top_k=3)
+    assert [h.person_id == 1 for h in hits] == [True, False, False]
+    assert [h.similarity for h in hits] == pytest.approx([0.701307, 0.69756, 0.69756], abs=1e-5)
+
+
+def _axis(i: int) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i] = 1.0
+    return v
 
 
 def _orthogonal(v: np.ndarray, seed: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session, col, select
@@ -115,13 +117,20 @@ def _pair_scores(
 
 
 def _threshold_for(impostor: NDArray[np.float32], far: float) -> float | None:
+    """The lowest threshold, in steps of 0.0001 (at most 1.0), that at most
+    ``floor(far x pairs)`` impostor scores reach: the step just above the next one."""
     if impostor.size == 0:
         return None
     ordered = np.sort(impostor)[::-1]
     allowed = int(np.floor(far * impostor.size))
     if allowed >= ordered.size:
         return 0.0
-    return round(float(np.nextafter(ordered[allowed], np.float32(2.0))), 4)
+    score = ordered[allowed]
+    # Rounded up, never to the nearest step: that may fall at or below the score.
+    threshold = (math.floor(float(score) * 10_000) + 1) / 10_000
+    if np.float32(threshold) <= score:  # as the table compares it
+        threshold += 0.0001
+    return min(1.0, round(threshold, 4))
 
 
 def _trade_off(
