@@ -35,11 +35,11 @@ export async function kioskPage(main) {
   async function tick() {
     if (stopped) return;
     timer = setTimeout(tick, INTERVAL_MS);
-    if (inFlight) return; // never queue frames behind a slow answer
-    const frame = await camera.snapshot(640);
-    if (!frame) return;
+    if (inFlight) return; // never queue frames behind a slow encoder or answer
     inFlight = true;
     try {
+      const frame = await camera.snapshot(640);
+      if (!frame) return;
       const form = new FormData();
       form.append("file", frame, "frame.jpg");
       form.append("device", deviceInput.value.trim() || "kiosk");
