@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser run test lint typecheck unit lock bench-threshold clean
+.PHONY: install browser run test lint typecheck unit dst lock mutation bench-threshold clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,21 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q -m "not models and not shared_data and not slow"
 
+# The whole suite in random order (pytest-randomly prints its seed; `--randomly-seed=N` replays an order),
+# then the fast tests again in a time zone with daylight saving.
 test: lint typecheck browser
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory dst
+
+dst: install
+	TZ=America/New_York FACEREC_ATTENDANCE__TIMEZONE=America/New_York \
+	  $(BIN)/pytest -q -m "not models and not slow and not browser and not shared_data"
+
+# Mutation testing of the core modules (see [tool.mutmut] in pyproject.toml); ~30 min on 2 cores.
+mutation: install
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $$(nproc) >/dev/null || true
+	$(BIN)/python tests/mutation_report.py
 
 lock: install
 	( echo "# Exact versions of every package in the dev environment (pip freeze). Regenerate with \`make lock\`."; \
