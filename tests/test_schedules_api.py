@@ -2,7 +2,8 @@
 the default, and a person's own schedule, judged by the day report they produce.
 
 The database starts with one default schedule, "Office hours": 09:00-18:00, Monday to
-Friday, 5 minutes' grace. The clock stands at Monday 2026-11-23, 12:00 in Shanghai, and
+Friday, 5 minutes' grace. The clock stands at Monday 2026-11-23, 12:00 in the attendance
+zone (Asia/Shanghai, or the daylight-saving zone of `make dst`), and
 the person under test came in at 09:30 that morning: late by 30 minutes under a 09:00
 start, present under a 10:00 one (the day has not ended, so nobody has left early).
 """
@@ -10,8 +11,9 @@ start, present under a 10:00 one (the day has not ended, so nobody has left earl
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +24,6 @@ from tests.fakes import FakeEngine
 
 API = "/api/v1/attendance"
 DAY = "2026-11-23"  # a Monday
-NOON = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai (UTC+8)
 TEN_TO_SEVEN: dict[str, Any] = {
     "name": "Late shift",
     "start_time": "10:00:00",
@@ -34,7 +35,8 @@ TEN_TO_SEVEN: dict[str, Any] = {
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, engine=FakeEngine(), clock=lambda: NOON)) as client:
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo(settings.attendance.timezone))
+    with TestClient(create_app(settings, engine=FakeEngine(), clock=lambda: noon)) as client:
         yield client
 
 
