@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from facerec.attendance.models import DayStatus, Holiday, Schedule
@@ -61,8 +61,10 @@ def day_outcome(
     if first_in is None:
         return DayOutcome("absent", None, None, 0, 0, working=True)
     grace = timedelta(minutes=schedule.grace_minutes)
-    start = datetime.combine(day, schedule.start_time, tzinfo=zone)
-    end = datetime.combine(day, schedule.end_time, tzinfo=zone)
+    # In UTC: Python compares two times of one zone by their wall clocks, which puts
+    # 01:10 EST before 01:30 EDT on the day the clocks go back.
+    start = datetime.combine(day, schedule.start_time, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day, schedule.end_time, tzinfo=zone).astimezone(UTC)
     minutes_late = _minutes(first_in - start) if first_in > start + grace else 0
     minutes_early = 0
     if now.astimezone(zone) >= end:
