@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -39,9 +41,29 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright  # noqa: E402
 
 
+def zone_at_midday(now: datetime) -> str:
+    """A fixed-offset zone in which ``now`` is about noon.
+
+    A real server uses the real clock; the kiosk test checks a person in and then
+    expects "already checked in" and today's table, which a local midnight in between
+    would change. With the attendance day in this zone, midnight is 11 hours away."""
+    offset = 12 - now.astimezone(UTC).hour  # -11 .. +12 hours
+    if offset == 0:
+        return "UTC"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs: GMT-8 is UTC+8
+
+
+def test_the_midday_zone_is_far_from_midnight() -> None:
+    for hour in range(24):
+        now = datetime(2026, 11, 30, hour, 30, tzinfo=UTC)
+        local = now.astimezone(ZoneInfo(zone_at_midday(now)))
+        assert local.hour == 12, (hour, zone_at_midday(now))
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("browser") / "data") as root:
+    zone = {"FACEREC_ATTENDANCE__TIMEZONE": zone_at_midday(datetime.now(UTC))}
+    with running_server(tmp_path_factory.mktemp("browser") / "data", env=zone) as root:
         yield root
 
 
