@@ -84,9 +84,9 @@ def calibrate(
         )
     if genuine.size == 0:
         warnings.append("nobody has two photos: the same-person reject rate is unknown")
-    look_alikes = _look_alikes(session, scores, labels, active)
-    if look_alikes:
-        warnings.append(f"{len(look_alikes)} pairs of different people score above the threshold")
+    look_alikes, above = _look_alikes(session, scores, labels, active)
+    if above:
+        warnings.append(f"{above} pairs of different people score above the threshold")
     return Calibration(
         model=model,
         people=int(np.unique(labels).size),
@@ -146,10 +146,11 @@ def _look_alikes(
     scores: NDArray[np.float32] | None,
     labels: NDArray[np.int64],
     threshold: float,
-) -> list[LookAlike]:
-    """Different people whose closest faces reach the threshold, most similar first (top 50)."""
+) -> tuple[list[LookAlike], int]:
+    """Different people whose closest faces reach the threshold, most similar first (top
+    50), and how many such pairs there are in all."""
     if scores is None:
-        return []
+        return [], 0
     best: dict[tuple[int, int], float] = {}
     for i, j in zip(*np.nonzero(np.triu(scores >= threshold, k=1)), strict=True):
         a, b = sorted((int(labels[i]), int(labels[j])))
@@ -157,7 +158,7 @@ def _look_alikes(
             best[(a, b)] = max(best.get((a, b), 0.0), float(scores[i, j]))
     pairs = sorted(best.items(), key=lambda item: -item[1])[:50]
     names = names_of(session=session, person_ids=sorted({p for pair, _ in pairs for p in pair}))
-    return [
+    listed = [
         LookAlike(
             person_a=a,
             name_a=names.get(a, ""),
@@ -167,3 +168,4 @@ def _look_alikes(
         )
         for (a, b), s in pairs
     ]
+    return listed, len(best)
