@@ -3,7 +3,9 @@
 Reads ``mutants/**/*.py.meta`` (mutmut's record of each mutant's test exit code), prints
 killed / survived / not covered / not yet run per module and the score (killed + timeouts over all
 checked mutants), then every survivor that ``tests/equivalent_mutants.txt`` does not
-explain. Usage: ``python tests/mutation_report.py [MUTANTS_DIR]``.
+explain. Usage: ``python tests/mutation_report.py [MUTANTS_DIR [BASELINE_DIR]]``: with a
+baseline (an earlier full run), mutants this run did not check (``mutmut run NAMES`` re-ran
+only some) take the baseline's result.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ def explained() -> dict[str, str]:
     return reasons
 
 
-def main(root: Path) -> int:
+def exit_codes(meta: Path, root: Path, baseline: Path | None) -> dict[str, int | None]:
+    """Each mutant's test exit code (None: not run), from the baseline where not run here."""
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    if baseline is not None and (earlier := baseline / meta.relative_to(root)).exists():
+        before = json.loads(earlier.read_text())["exit_code_by_key"]
+        codes = {k: before.get(k) if c is None else c for k, c in codes.items()}
+    return codes
+
+
+def main(root: Path, baseline: Path | None = None) -> int:
     metas = sorted(root.glob("src/**/*.py.meta"))
     if not metas:
         print(f"no mutmut results under {root}: run `make mutation`")
@@ -41,7 +52,7 @@ def main(root: Path) -> int:
         f"{'no test':>7} {'pending':>7} {'score':>6} {'adj.':>6}"
     )
     for meta in metas:
-        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        codes = exit_codes(meta, root, baseline)
         if not codes:
             continue
         statuses = Counter(status_by_exit_code[code] for code in codes.values())
@@ -65,4 +76,5 @@ def main(root: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("mutants")))
+    args = [Path(a) for a in sys.argv[1:]]
+    sys.exit(main(args[0] if args else Path("mutants"), args[1] if len(args) > 1 else None))
