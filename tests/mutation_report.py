@@ -1,11 +1,14 @@
 """Mutation score per module from a finished ``mutmut run`` (``make mutation``).
 
-Reads ``mutants/**/*.py.meta`` (mutmut's record of each mutant's test exit code), prints
-killed / survived / not covered / not yet run per module and the score (killed + timeouts over all
-checked mutants), then every survivor that ``tests/equivalent_mutants.txt`` does not
-explain. Usage: ``python tests/mutation_report.py [MUTANTS_DIR [BASELINE_DIR]]``: with a
-baseline (an earlier full run), mutants this run did not check (``mutmut run NAMES`` re-ran
-only some) take the baseline's result.
+Reads ``mutants/**/*.py.meta`` (mutmut's record of each mutant's test exit code) and
+prints per module: killed, survived, explained as equivalent, not covered by any fast
+test, not yet run, and the score (killed, timeouts and type-check catches over every
+mutant run, uncovered ones included; "adj." leaves out the explained ones). Then every
+survivor that ``tests/equivalent_mutants.txt`` does not explain.
+
+Usage: ``python tests/mutation_report.py [MUTANTS_DIR [BASELINE_DIR]]``. With a baseline
+(an earlier full run), mutants this run did not check (``mutmut run NAMES`` re-ran only
+some) take the baseline's result.
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ def main(root: Path, baseline: Path | None = None) -> int:
         equivalent = sum(1 for k in survivors if k in known)
         unexplained += [k for k in survivors if k not in known]
         killed = statuses["killed"] + statuses["timeout"] + statuses["caught by type check"]
-        checked = killed + statuses["survived"]
-        no_tests = statuses["no tests"]
+        no_tests = statuses["no tests"]  # no fast test runs this code: not killed either
+        checked = killed + statuses["survived"] + no_tests
         score = killed / checked if checked else 1.0
         adjusted = killed / (checked - equivalent) if checked > equivalent else 1.0
         module = meta.relative_to(root / "src").as_posix().removesuffix(".meta")
