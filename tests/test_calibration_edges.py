@@ -134,6 +134,14 @@ def test_a_stored_threshold_is_kept_in_steps_of_0_0001(engine: Engine, settings:
 # --- pairs, warnings and the smallest galleries -----------------------------------
 
 
+def test_one_face_has_no_pairs_and_no_look_alikes(engine: Engine, settings: Settings) -> None:
+    _store(engine, {"P": [_e(0, 2)]})
+    report = _calibrate(engine, settings, threshold=0.5)
+    assert (report.people, report.faces, report.impostor_pairs) == (1, 1, 0)
+    assert report.look_alikes == []
+    assert report.warnings == [_cannot_measure(0, "0.0500%"), NOBODY]
+
+
 def test_two_faces_of_two_people_are_one_pair(engine: Engine, settings: Settings) -> None:
     # P.Q = 0.6 (float32: 0.60000002); nobody has two photos
     _store(engine, {"P": [_e(0, 2)], "Q": [[0.6, 0.8]]})

@@ -392,7 +392,7 @@ def test_a_single_face_person_behind_one_persons_64_faces() -> None:
 def test_a_refused_add_leaves_the_index_as_it_was() -> None:
     index = FaissIndex(DIM)
     index.add([1], [1], _unit(1)[None, :])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 face ids, 1 person ids and vectors of shape"):
         index.add([2, 3], [2], np.stack([_unit(2), _unit(3)]))
     with pytest.raises(ValueError):  # wrong dimension
         index.add([4], [4], np.zeros((1, DIM + 1), dtype=np.float32))
