@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from itertools import count
 
 import numpy as np
 import pytest
@@ -20,9 +19,9 @@ from facerec.calibration.service import calibrate, set_threshold
 from facerec.config import Settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
-from facerec.faces.models import Face, Image
 from facerec.people.models import Person
 from facerec.people.service import names_of
+from tests.factories import face_row
 from tests.test_calibration_math import MODEL, insert_gallery
 
 NOBODY = "nobody has two photos: the same-person reject rate is unknown"
@@ -64,9 +63,6 @@ def _mix(cosine: float, along: int, other: int, dim: int) -> list[float]:
     return v
 
 
-_images = count(1)
-
-
 def _store(engine: Engine, gallery: dict[str, list[Sequence[float]]]) -> dict[str, int]:
     """One person per key (created in order), one face per vector; returns their ids."""
     ids: dict[str, int] = {}
@@ -77,27 +73,7 @@ def _store(engine: Engine, gallery: dict[str, list[Sequence[float]]]) -> dict[st
             session.flush()
             ids[name] = person.id or 0
             for vector in vectors:
-                n = next(_images)
-                image = Image(
-                    sha256=f"{n:064d}", size=1, width=1, height=1, format="PNG", path=f"{n}.png"
-                )
-                session.add(image)
-                session.flush()
-                session.add(
-                    Face(
-                        person_id=ids[name],
-                        image_id=image.id or 0,
-                        x1=0,
-                        y1=0,
-                        x2=1,
-                        y2=1,
-                        landmarks=[],
-                        det_score=1.0,
-                        quality={},
-                        embedding=np.asarray(vector, dtype="<f4").tobytes(),
-                        model=MODEL,
-                    )
-                )
+                face_row(session, person_id=ids[name], embedding=vector, model=MODEL)
         session.commit()
     return ids
 

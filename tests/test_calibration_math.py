@@ -30,8 +30,8 @@ from facerec.calibration.service import calibrate
 from facerec.config import Settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
-from facerec.faces.models import Face, Image
 from facerec.people.models import Person
+from tests.factories import face_row
 
 DIM = 12
 MODEL = "m"
@@ -61,37 +61,13 @@ GALLERY: dict[str, list[NDArray[np.float64]]] = {
 def insert_gallery(engine: Engine, *, model: str, dim: int = DIM) -> None:
     """The faces of :data:`GALLERY` (zero-padded to ``dim``), stored for ``model``."""
     with Session(engine) as session:
-        for n, (name, vectors) in enumerate(GALLERY.items()):
+        for name, vectors in GALLERY.items():
             person = Person(name=name)
             session.add(person)
             session.flush()
-            for k, vector in enumerate(vectors):
-                image = Image(
-                    sha256=f"{n}{k}".rjust(64, "0"),
-                    size=1,
-                    width=1,
-                    height=1,
-                    format="PNG",
-                    path=f"{n}{k}.png",
-                )
-                session.add(image)
-                session.flush()
+            for vector in vectors:
                 padded = np.pad(vector, (0, dim - vector.size))
-                session.add(
-                    Face(
-                        person_id=person.id or 0,
-                        image_id=image.id or 0,
-                        x1=0,
-                        y1=0,
-                        x2=1,
-                        y2=1,
-                        landmarks=[],
-                        det_score=1.0,
-                        quality={},
-                        embedding=padded.astype("<f4").tobytes(),
-                        model=model,
-                    )
-                )
+                face_row(session, person_id=person.id or 0, embedding=padded, model=model)
         session.commit()
 
 

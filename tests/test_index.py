@@ -12,12 +12,13 @@ from sqlmodel import Session, select
 
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
-from facerec.faces.models import Face, Image
+from facerec.faces.models import Face
 from facerec.index.base import person_similarity
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.models import FaceChange, record_changes, request_rebuild
 from facerec.index.sync import IndexSync
 from facerec.people.models import Person
+from tests.factories import face_row
 
 DIM = 8
 
@@ -80,25 +81,7 @@ def _add_face(engine: Engine, person_id: int, seed: int, face_id: int | None = N
         lock_for_write(session)
         if session.get(Person, person_id) is None:
             session.add(Person(id=person_id, name=f"p{person_id}"))
-        image = Image(sha256=f"{seed:064d}", size=1, width=1, height=1, format="PNG", path="x")
-        session.add(image)
-        session.flush()
-        face = Face(
-            id=face_id,
-            person_id=person_id,
-            image_id=image.id or 0,
-            x1=0,
-            y1=0,
-            x2=1,
-            y2=1,
-            landmarks=[],
-            det_score=1.0,
-            quality={},
-            embedding=_unit(seed).tobytes(),
-            model="m",
-        )
-        session.add(face)
-        session.flush()
+        face = face_row(session, person_id=person_id, embedding=_unit(seed), face_id=face_id)
         record_changes(session, [("add", face.id or 0, person_id)])
         session.commit()
         return face.id or 0

@@ -6,7 +6,6 @@ order a replay applies the log in, a worker's status before its first build and
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +17,14 @@ from sqlmodel import Session, text
 
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
-from facerec.faces.models import Face, Image
+from facerec.faces.models import Face
 from facerec.index.base import Hit
 from facerec.index.models import FaceChange, record_changes, request_rebuild
 from facerec.index.sync import IndexStatus, IndexSync
 from facerec.people.models import Person
+from tests.factories import face_row
 
 DIM = 4
-_images = itertools.count(1)
 
 Held = dict[int, tuple[int, bytes]]
 """What an index holds: face id -> (person id, the vector's float32 bytes)."""
@@ -87,25 +86,7 @@ def _insert(
     """A face row (and its person and image), no change logged."""
     if session.get(Person, person_id) is None:
         session.add(Person(id=person_id, name=f"p{person_id}"))
-    image = Image(sha256=f"{next(_images):064d}", size=1, width=1, height=1, format="PNG", path="x")
-    session.add(image)
-    session.flush()
-    face = Face(
-        id=face_id,
-        person_id=person_id,
-        image_id=image.id or 0,
-        x1=0,
-        y1=0,
-        x2=1,
-        y2=1,
-        landmarks=[],
-        det_score=1.0,
-        quality={},
-        embedding=blob,
-        model=model,
-    )
-    session.add(face)
-    session.flush()
+    face = face_row(session, person_id=person_id, embedding=blob, model=model, face_id=face_id)
     assert face.id is not None
     return face.id
 
