@@ -17,21 +17,12 @@ import pytest
 from PIL import Image, ImageOps
 
 from facerec.config import Settings
+from tests.chromium import CHROMIUM, FLAGS
 from tests.conftest import hopper_bytes, shared_path
 from tests.servers import call, running_server
 
 pytestmark = [pytest.mark.models, pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 if not CHROMIUM.exists():
     pytest.skip(

@@ -20,28 +20,17 @@ import email.policy
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from tests.chromium import CHROMIUM, FLAGS
 from tests.servers import running_server
 
 pytestmark = [pytest.mark.models, pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Chromium's built-in fake camera (a moving test pattern), allowed without a prompt.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
+# Chromium's built-in fake camera (a moving test pattern), allowed without a prompt.
+CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 CHECK_IN = "**/api/v1/attendance/check-in"
 INTERVAL_MS = 400  # the documented limit
 STEP_MS = 50  # fake time moves in steps this long (finer than any limit worth having)
@@ -141,7 +130,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS + CAMERA)
         yield chromium
         chromium.close()
 
