@@ -1,4 +1,9 @@
-"""A report as CSV (UTF-8 with BOM, so Excel shows Chinese names) or XLSX (openpyxl)."""
+"""A report as CSV (UTF-8 with BOM, so Excel shows Chinese names) or XLSX (openpyxl).
+
+Text comes from people's records, so no cell may run as a formula: in CSV a text that a
+spreadsheet would read as one (it starts with = + - @, a tab or a carriage return) gets a
+leading apostrophe (OWASP's advice for CSV injection); in XLSX every text cell is stored
+as text. Control characters that XLSX cannot hold are dropped from both."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import io
 from datetime import datetime
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -35,6 +41,21 @@ TOTALS_HEADER = [
     "absent",
     "minutes_late",
 ]
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: object) -> object:
+    """Text without the control characters a spreadsheet cannot hold; other values as they are."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def _csv_cell(value: object) -> object:
+    value = _text(value)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _clock(moment: datetime | None) -> str:
@@ -81,7 +102,7 @@ def to_csv(report: Report) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(DAILY_HEADER)
-    writer.writerows(daily_rows(report))
+    writer.writerows([_csv_cell(v) for v in row] for row in daily_rows(report))
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -101,7 +122,10 @@ def to_xlsx(report: Report) -> bytes:
 def _fill(sheet, header: list[str], rows: list[list[object]]) -> None:  # type: ignore[no-untyped-def]
     sheet.append(header)
     for row in rows:
-        sheet.append(row)
+        sheet.append([_text(v) for v in row])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, never a formula
     for cell in sheet[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")

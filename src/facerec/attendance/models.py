@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from facerec.db.models import timestamp_column, utcnow
+from facerec.people.models import CheckedText
 
 
 class AttendanceEvent(SQLModel, table=True):
@@ -164,7 +165,7 @@ class UnknownPage(SQLModel):
     total: int
 
 
-class EnrolUnknown(SQLModel):
+class EnrolUnknown(CheckedText):
     name: str = Field(min_length=1, max_length=200)
     external_id: str | None = Field(default=None, min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=2000)
