@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 
+from facerec.db.models import MAX_ID
 from facerec.state import AppState
 
 
@@ -25,5 +26,11 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-PersonId = Annotated[int, Path(gt=0, le=2**62, description="A person's id")]
-FaceId = Annotated[int, Path(gt=0, le=2**62, description="A face's id")]
+PersonId = Annotated[int, Path(gt=0, le=MAX_ID, description="A person's id")]
+FaceId = Annotated[int, Path(gt=0, le=MAX_ID, description="A face's id")]
+EventId = Annotated[int, Path(gt=0, le=MAX_ID, description="An attendance event's id")]
+UnknownFaceId = Annotated[int, Path(gt=0, le=MAX_ID, description="An unknown face's id")]
+GroupId = Annotated[int, Path(gt=0, le=MAX_ID, description="An unknown visitor group's id")]
+ScheduleId = Annotated[int, Path(gt=0, le=MAX_ID, description="A schedule's id")]
+PersonFilter = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only this person")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import JSON, Column, ForeignKey, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from facerec.db.models import timestamp_column, utcnow
+from facerec.db.models import MAX_ID, timestamp_column, utcnow
 from facerec.people.models import CheckedText
 
 
@@ -143,7 +143,7 @@ class EventPage(SQLModel):
 
 
 class EventCreate(SQLModel):
-    person_id: int = Field(gt=0)
+    person_id: int = Field(gt=0, le=MAX_ID)
     time: datetime
     """With a UTC offset; a naive time is read in the configured time zone."""
     device: str | None = Field(default=None, max_length=100)
@@ -172,7 +172,7 @@ class EnrolUnknown(CheckedText):
 
 
 class AssignUnknown(SQLModel):
-    person_id: int = Field(gt=0)
+    person_id: int = Field(gt=0, le=MAX_ID)
 
 
 class ResolvedUnknown(SQLModel):
@@ -196,7 +196,7 @@ class SchedulePublic(ScheduleIn):
 
 
 class PersonScheduleIn(SQLModel):
-    schedule_id: int | None = Field(default=None, gt=0)
+    schedule_id: int | None = Field(default=None, gt=0, le=MAX_ID)
     """None: follow the default schedule."""
 
 

@@ -9,7 +9,17 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from facerec.api.deps import SessionDep, StateDep
+from facerec.api.deps import (
+    EventId,
+    GroupId,
+    Offset,
+    PersonFilter,
+    PersonId,
+    ScheduleId,
+    SessionDep,
+    StateDep,
+    UnknownFaceId,
+)
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import openapi_image_body, parse_images
 from facerec.attendance import events, export, reports, schedules, unknown
@@ -44,7 +54,6 @@ Actor = Annotated[
 ]
 FromDay = Annotated[date | None, Query(alias="from", description="First local day (inclusive)")]
 ToDay = Annotated[date | None, Query(alias="to", description="Last local day (inclusive)")]
-Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -102,7 +111,7 @@ def get_events(
     state: StateDep,
     start: FromDay = None,
     end: ToDay = None,
-    person_id: Annotated[int | None, Query(gt=0)] = None,
+    person_id: PersonFilter = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> EventPage:
@@ -131,7 +140,7 @@ def post_event(
 def delete_event(
     session: SessionDep,
     state: StateDep,
-    event_id: int,
+    event_id: EventId,
     reason: Annotated[str, Query(min_length=1, max_length=500)],
     actor: Actor = "admin",
 ) -> Response:
@@ -146,7 +155,7 @@ def delete_event(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def get_event_crop(session: SessionDep, state: StateDep, event_id: int) -> Response:
+def get_event_crop(session: SessionDep, state: StateDep, event_id: EventId) -> Response:
     event = events.get_event(session=session, event_id=event_id)
     if event.crop_path is None:
         raise ValidationFailed("this event has no face crop (added by hand)")
@@ -165,7 +174,7 @@ def get_unknown(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def get_unknown_crop(session: SessionDep, state: StateDep, face_id: int) -> Response:
+def get_unknown_crop(session: SessionDep, state: StateDep, face_id: UnknownFaceId) -> Response:
     row = unknown.get_unknown_face(session=session, face_id=face_id)
     return Response(state.crops.read(row.crop_path), media_type="image/jpeg")
 
@@ -174,7 +183,7 @@ def get_unknown_crop(session: SessionDep, state: StateDep, face_id: int) -> Resp
 def enrol_unknown(
     session: SessionDep,
     state: StateDep,
-    group_id: int,
+    group_id: GroupId,
     person_in: EnrolUnknown,
     actor: Actor = "admin",
 ) -> ResolvedUnknown:
@@ -190,7 +199,11 @@ def enrol_unknown(
 
 @router.post("/unknown/{group_id}/assign", response_model=ResolvedUnknown)
 def assign_unknown(
-    session: SessionDep, state: StateDep, group_id: int, body: AssignUnknown, actor: Actor = "admin"
+    session: SessionDep,
+    state: StateDep,
+    group_id: GroupId,
+    body: AssignUnknown,
+    actor: Actor = "admin",
 ) -> ResolvedUnknown:
     return unknown.assign_group(
         session=session,
@@ -204,7 +217,7 @@ def assign_unknown(
 
 @router.post("/unknown/{group_id}/dismiss", response_model=ResolvedUnknown)
 def dismiss_unknown(
-    session: SessionDep, state: StateDep, group_id: int, actor: Actor = "admin"
+    session: SessionDep, state: StateDep, group_id: GroupId, actor: Actor = "admin"
 ) -> ResolvedUnknown:
     return unknown.dismiss_group(session=session, crops=state.crops, group_id=group_id, actor=actor)
 
@@ -226,7 +239,7 @@ def get_report(
     state: StateDep,
     start: FromDay = None,
     end: ToDay = None,
-    person_id: Annotated[int | None, Query(gt=0)] = None,
+    person_id: PersonFilter = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
 ) -> Response | Report:
     """Per person per day: first in, last out, status, minutes late/early; plus totals.
@@ -270,7 +283,7 @@ def post_schedule(
 
 @router.put("/schedules/{schedule_id}", response_model=SchedulePublic)
 def put_schedule(
-    session: SessionDep, schedule_id: int, schedule_in: ScheduleIn, actor: Actor = "admin"
+    session: SessionDep, schedule_id: ScheduleId, schedule_in: ScheduleIn, actor: Actor = "admin"
 ) -> SchedulePublic:
     return schedules.save_schedule(
         session=session, schedule_in=schedule_in, schedule_id=schedule_id, actor=actor
@@ -278,19 +291,21 @@ def put_schedule(
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204)
-def delete_schedule(session: SessionDep, schedule_id: int, actor: Actor = "admin") -> Response:
+def delete_schedule(
+    session: SessionDep, schedule_id: ScheduleId, actor: Actor = "admin"
+) -> Response:
     schedules.delete_schedule(session=session, schedule_id=schedule_id, actor=actor)
     return Response(status_code=204)
 
 
 @router.get("/people/{person_id}/schedule", response_model=PersonScheduleIn)
-def get_person_schedule(session: SessionDep, person_id: int) -> PersonScheduleIn:
+def get_person_schedule(session: SessionDep, person_id: PersonId) -> PersonScheduleIn:
     return schedules.person_schedule(session=session, person_id=person_id)
 
 
 @router.put("/people/{person_id}/schedule", status_code=204, summary="Set a person's own schedule")
 def put_person_schedule(
-    session: SessionDep, person_id: int, body: PersonScheduleIn, actor: Actor = "admin"
+    session: SessionDep, person_id: PersonId, body: PersonScheduleIn, actor: Actor = "admin"
 ) -> Response:
     schedules.set_person_schedule(
         session=session, person_id=person_id, schedule_id=body.schedule_id, actor=actor

@@ -35,3 +35,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 def timestamp_column(*, index: bool = False) -> Any:
     """A non-null UTC timestamp column for ``Field(sa_column=...)``."""
     return Column(UTCDateTime(), nullable=False, index=index)
+
+
+MAX_ID = 2**62
+"""The largest id a client may send: anything above is refused (422) before it reaches the
+database, whose integers end at 2**63 - 1 (a bigger one would be an overflow, not a 404)."""

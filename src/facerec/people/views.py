@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from facerec.api.deps import PersonId, SessionDep, StateDep
+from facerec.api.deps import Offset, PersonId, SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import openapi_image_body, parse_images
 from facerec.errors import FaceRecError, ValidationFailed
@@ -31,7 +31,7 @@ def list_people(
     q: Annotated[
         str | None, Query(max_length=200, description="Part of a name or external id")
     ] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PeoplePage:
     return service.list_people(session=session, q=q, offset=offset, limit=limit)

@@ -12,6 +12,7 @@ from facerec.api.deps import SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import ParsedBody, json_key, openapi_image_body, parse_images
 from facerec.calibration.service import threshold_value
+from facerec.db.models import MAX_ID
 from facerec.errors import ValidationFailed
 from facerec.recognition import service
 from facerec.recognition.models import DetectResult, EmbedResult, RecognizeResult, VerifyResult
@@ -86,7 +87,8 @@ async def recognize(
     "/verify",
     response_model=VerifyResult,
     openapi_extra=openapi_image_body(
-        ("file1", "file2"), {**NUMBER_FIELDS, "person_id": {"type": "integer", "minimum": 1}}
+        ("file1", "file2"),
+        {**NUMBER_FIELDS, "person_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
     ),
     summary="Are these the same person? (1:1)",
 )
@@ -95,7 +97,7 @@ async def verify(
     session: SessionDep,
     state: StateDep,
     threshold: Threshold = None,
-    person_id: Annotated[int | None, Query(gt=0)] = None,
+    person_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
 ) -> VerifyResult:
     """Two images (``file1`` and ``file2``), or one image and a ``person_id``; the
     dominant face of each image is compared."""
@@ -105,6 +107,8 @@ async def verify(
     chosen = await _threshold(state, session, body, threshold)
     ratio = state.settings.enrol.dominance_ratio  # the same "one clear face" rule as enrolment
     pid = body.number("person_id", person_id, int)
+    if pid is not None and not 1 <= pid <= MAX_ID:
+        raise ValidationFailed(f"person_id must be between 1 and {MAX_ID}", field="person_id")
     if pid is not None and body.one("file2") is not None:
         raise ValidationFailed("send either file2 or person_id, not both", field="person_id")
     first = await state.runtime.run(_required(body, "file1"))
