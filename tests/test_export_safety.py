@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -94,8 +95,8 @@ def test_a_stored_name_with_a_nul_byte_still_exports() -> None:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
-    clock = lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # noqa: E731
-    with TestClient(create_app(settings, engine=FakeEngine(), clock=clock)) as client:
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo(settings.attendance.timezone))
+    with TestClient(create_app(settings, engine=FakeEngine(), clock=lambda: noon)) as client:
         yield client
 
 
