@@ -20,8 +20,8 @@ OFFICE = Schedule(
 )
 
 
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=ZONE)
+def at(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute, second), tzinfo=ZONE)
 
 
 def outcome(

@@ -18,19 +18,11 @@ from facerec.attendance.rules import (
     day_outcome,
     is_working_day,
 )
+from tests.test_attendance_rules import MONDAY, OFFICE, ZONE, at, outcome
 
-ZONE = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
-MONDAY = date(2026, 11, 23)
 SATURDAY = date(2026, 11, 28)
 FALL_BACK = date(2026, 11, 1)  # a Sunday in New York, 25 hours long
-OFFICE = Schedule(
-    name="office",
-    start_time=time(9),
-    end_time=time(18),
-    weekdays=[1, 2, 3, 4, 5],
-    grace_minutes=5,
-)
 # Ends inside the hour that 1 November repeats: 01:30 EDT = 05:30 UTC is the first 01:30.
 NIGHT = Schedule(
     name="night",
@@ -39,27 +31,6 @@ NIGHT = Schedule(
     weekdays=[1, 2, 3, 4, 5, 6, 7],
     grace_minutes=0,
 )
-
-
-def at(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute, second), tzinfo=ZONE)
-
-
-def outcome(
-    day: date,
-    *times: datetime,
-    now: datetime | None = None,
-    holiday: Holiday | None = None,
-    schedule: Schedule | None = OFFICE,
-) -> DayOutcome:
-    return day_outcome(
-        day=day,
-        schedule=schedule,
-        holiday=holiday,
-        times=list(times),
-        now=now or at(day, 23, 59),
-        zone=ZONE,
-    )
 
 
 # --- day bounds -------------------------------------------------------------------------------
