@@ -23,6 +23,10 @@ SHARED = Path(
 ).resolve()
 
 
+TEST_ZONE = "Asia/Shanghai"
+"""The fast tests' attendance zone (UTC+8 all year), not the machine's."""
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test with a clear message."""
     path = SHARED.joinpath(*parts)
@@ -34,11 +38,13 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Fake faces are flat squares of any size: size and sharpness gates are off here
-    (tests/test_quality_gates.py turns them on)."""
+    (tests/test_quality_gates.py turns them on). The attendance zone is Asia/Shanghai
+    whatever the machine's, unless ``FACEREC_ATTENDANCE__TIMEZONE`` says (``make dst``)."""
     return Settings(
         data_dir=tmp_path / "data",
         match_threshold=0.8,
         enrol={"min_face_px": 0, "min_sharpness": 0},
+        attendance={"timezone": os.environ.get("FACEREC_ATTENDANCE__TIMEZONE", TEST_ZONE)},
     )
 
 

@@ -3,13 +3,19 @@ embedding, without models, files or the change log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import count
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from facerec.config import Settings
+from facerec.db.engine import make_engine
+from facerec.db.migrate import upgrade
 from facerec.faces.models import Face, Image
+from facerec.people.models import Person
 
 _images = count(1)
 
@@ -46,3 +52,16 @@ def face_row(
     session.add(face)
     session.flush()
     return face
+
+
+def two_people_db(settings: Settings) -> Iterator[Engine]:
+    """A migrated database in ``settings.data_dir`` holding people 1 ("A") and 2 ("B");
+    for a fixture to ``yield from``."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    with Session(engine) as session:
+        session.add_all([Person(id=1, name="A"), Person(id=2, name="B")])
+        session.commit()
+    yield engine
+    engine.dispose()

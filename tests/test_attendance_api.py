@@ -170,8 +170,10 @@ def test_unknown_faces_are_grouped_and_can_be_enrolled(
     assert checked["events"][0]["name"] == "访客 Visitor"
     assert checked["unknown_faces"] == 0
 
-    assigned = app_client.post(
-        f"{API}/unknown/{blue['group_id']}/assign", json={"person_id": known}
+    assigned = app_client.post(  # blue is clearly not Known: only forced (test_face_mismatch)
+        f"{API}/unknown/{blue['group_id']}/assign",
+        json={"person_id": known},
+        params={"force": "true"},
     )
     assert assigned.json()["status"] == "assigned"
     assert app_client.get(f"/api/v1/people/{known}").json()["face_count"] == 2

@@ -12,13 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from facerec.config import Settings
-from facerec.db.engine import lock_for_write, make_engine
-from facerec.db.migrate import upgrade
+from facerec.db.engine import lock_for_write
 from facerec.faces.models import Face
 from facerec.faces.service import add_face, delete_faces, remove_unreferenced_files, thumbnail
 from facerec.faces.storage import ImageStore
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, Detection
-from facerec.people.models import Person
+from tests.factories import two_people_db
 from tests.fakes import picture
 
 DATA = picture([((200, 60, 60), 80)])
@@ -26,14 +25,7 @@ DATA = picture([((200, 60, 60), 80)])
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Engine]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    with Session(engine) as session:
-        session.add_all([Person(id=1, name="A"), Person(id=2, name="B")])
-        session.commit()
-    yield engine
-    engine.dispose()
+    yield from two_people_db(settings)
 
 
 @pytest.fixture

@@ -18,8 +18,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, text
 
 from facerec.config import EnrolSettings, Settings
-from facerec.db.engine import make_engine
-from facerec.db.migrate import upgrade
 from facerec.errors import LowQuality, MultipleFaces, NoFace, NotFound
 from facerec.faces.models import Face
 from facerec.faces.service import (
@@ -35,7 +33,7 @@ from facerec.faces.service import (
 )
 from facerec.faces.storage import ImageStore
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, Detection
-from facerec.people.models import Person
+from tests.factories import two_people_db
 
 GOOD_QUALITY = {
     "size": 200.0,
@@ -48,14 +46,7 @@ GOOD_QUALITY = {
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Engine]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    with Session(engine) as session:
-        session.add_all([Person(id=1, name="A"), Person(id=2, name="B")])
-        session.commit()
-    yield engine
-    engine.dispose()
+    yield from two_people_db(settings)
 
 
 @pytest.fixture

@@ -20,6 +20,10 @@ from facerec import __version__
 from facerec.api.errors import install_error_handlers
 from facerec.api.health import probes
 from facerec.api.health import router as health_router
+from facerec.api.json_depth import JsonDepthLimit
+from facerec.api.limits import BodyLimit
+from facerec.api.request_id import RequestId
+from facerec.api.unhandled import UnhandledErrors
 from facerec.api.worker import WorkerHeader
 from facerec.attendance.crops import CropStore
 from facerec.attendance.views import router as attendance_router
@@ -28,6 +32,7 @@ from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
 from facerec.db.models import utcnow
+from facerec.db.pool import pool_limits
 from facerec.faces.reembed import stale_faces
 from facerec.faces.storage import ImageStore
 from facerec.faces.views import router as faces_router
@@ -37,9 +42,12 @@ from facerec.index.sync import IndexSync
 from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
+from facerec.logs import configure as configure_logging
 from facerec.maintenance import remove_orphan_files
+from facerec.people.export_views import router as export_router
 from facerec.people.views import router as people_router
 from facerec.recognition.views import router as recognition_router
+from facerec.retention.job import RetentionJob
 from facerec.state import AppState
 from facerec.web.views import mount_web
 
@@ -58,7 +66,7 @@ def build_state(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         upgrade(settings.db_url, lock_dir=settings.data_dir)
-    db = make_engine(settings.db_url)
+    db = make_engine(settings.db_url, pool=pool_limits(settings))
     runtime = FaceRuntime(engine or build_engine(settings), settings)
     runtime.load()
     sync = IndexSync(index or FaissIndex(runtime.dim), runtime.model)
@@ -101,6 +109,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log)  # unless the host (uvicorn's caller, pytest) did
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,9 +117,12 @@ def create_app(
             build_state, settings, engine=engine, index=index, clock=clock
         )
         app.state.facerec = state
+        retention = app.state.retention = RetentionJob(state)
+        retention.start()
         try:
             yield
         finally:
+            await retention.stop()
             await run_in_threadpool(close_state, state)
 
     app = FastAPI(
@@ -121,10 +133,15 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(JsonDepthLimit)
+    app.add_middleware(BodyLimit, limit=settings.upload.request_bytes)  # inside the others
+    app.add_middleware(UnhandledErrors)  # catches what the ones above raise, too
+    app.add_middleware(RequestId)  # every log line of a request, its 500 included, has its id
     app.add_middleware(WorkerHeader)
     api = APIRouter(prefix=API_PREFIX)
     routers = (
         people_router,
+        export_router,
         faces_router,
         recognition_router,
         attendance_router,

@@ -26,12 +26,14 @@ from facerec.config import Settings, get_settings
 from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.migrate import upgrade
 from facerec.db.models import utcnow
+from facerec.doctor import DoctorReport, doctor_for
 from facerec.errors import FaceRecError
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
 from facerec.faces.reembed import reembed_faces, stale_faces
 from facerec.index.models import request_rebuild
 from facerec.people import service as people
 from facerec.recognition.service import recognize as recognize_faces
+from facerec.retention.cli import retention_app
 from facerec.state import AppState
 
 app = typer.Typer(help="FaceRec: self-hosted face recognition.", no_args_is_help=True)
@@ -43,6 +45,7 @@ app.add_typer(people_app, name="people")
 app.add_typer(index_app, name="index")
 app.add_typer(db_app, name="db")
 app.add_typer(attendance_app, name="attendance")
+app.add_typer(retention_app, name="retention")
 console = Console()
 ReportFormat = Literal["csv", "xlsx", "json"]
 
@@ -111,7 +114,12 @@ def enroll(
         Path, typer.Argument(exists=True, file_okay=False, help="One sub-folder per person")
     ],
     force: Annotated[
-        bool, typer.Option("--force", help="Enrol faces that fail the quality gates too")
+        bool,
+        typer.Option(
+            "--force",
+            help="Enrol faces that fail the quality gates or do not look like the person "
+            "(face_mismatch; audited) too",
+        ),
     ] = False,
 ) -> None:
     """Enrol every photo in DIRECTORY/<person name>/; a re-run enrols nothing twice."""
@@ -138,10 +146,12 @@ def _print_report(report: EnrolReport) -> None:
         f"enrolled [green]{len(report.enrolled)}[/green], skipped {len(report.skipped)}, "
         f"failed [red]{len(report.failed)}[/red], people created {report.people_created}"
     )
-    if report.skipped or report.failed:
+    if report.skipped or report.failed or report.warned:
         table = Table("file", "outcome", "reason")
         for path, reason in report.skipped:
             table.add_row(escape(str(path)), "skipped", escape(reason))
+        for path, reason in report.warned:
+            table.add_row(escape(str(path)), "[yellow]enrolled[/yellow]", escape(reason))
         for path, reason in report.failed:
             table.add_row(escape(str(path)), "[red]failed[/red]", escape(reason))
         console.print(table)
@@ -231,23 +241,41 @@ def people_show(person_id: int) -> None:
 
 @people_app.command("delete")
 def people_delete(
-    person_id: int, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False
+    ctx: typer.Context,
+    person_id: int,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    actor: Annotated[str, typer.Option(help="Who removes them (audit log)")] = "cli",
 ) -> None:
-    """Delete a person, their faces and the files no one else uses."""
+    """Remove a person: faces, photos and crops are erased; attendance stays (audited)."""
+    from zoneinfo import ZoneInfo
+
     from facerec.faces.storage import ImageStore
+    from facerec.people.removal import remove_person
 
     settings = get_settings()
+    now = _context(ctx).clock()
     with _session() as session:
         try:
             person = people.read_person(session=session, person_id=person_id)
             if not yes:
-                typer.confirm(f"Delete {person.name} ({person.face_count} faces)?", abort=True)
-            people.delete_person(
-                session=session, store=ImageStore(settings.images_dir), person_id=person_id
+                typer.confirm(f"Remove {person.name} ({person.face_count} faces)?", abort=True)
+            removed = remove_person(
+                session=session,
+                store=ImageStore(settings.images_dir),
+                crops=ImageStore(settings.crops_dir),
+                person_id=person_id,
+                now=now,
+                today=now.astimezone(ZoneInfo(settings.attendance.timezone)).date(),
+                names=settings.privacy.removed_person_name,
+                actor=actor,
             )
         except FaceRecError as exc:
             _fail(exc)
-    console.print(f"deleted person {person_id}")
+            return
+    console.print(
+        f"removed person {person_id}: {removed.faces} faces erased, "
+        f"{removed.events_kept} attendance events kept"
+    )
 
 
 @index_app.command("rebuild")
@@ -294,6 +322,41 @@ def index_verify() -> None:
         console.print("[red]index NOT in step[/red]")
         raise typer.Exit(1)
     console.print("[green]index in step[/green]")
+
+
+@app.command()
+def doctor(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what is safe: orphan files, index entries")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Check that database rows, files and the vector index agree; exit 1 if a problem
+    is left unrepaired."""
+    report = doctor_for(get_settings(), repair=repair)
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        _print_doctor(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_doctor(report: DoctorReport) -> None:
+    checked = ", ".join(f"{key} {value}" for key, value in report.checked.items())
+    console.print(f"checked: {checked or 'schema only'}")
+    for line in report.summary():
+        repaired = f", repaired {line.repaired}" if report.repair else ""
+        console.print(f"{line.kind}: {line.count}{repaired} - {escape(line.hint)}")
+    for finding in report.findings[:20]:
+        detail = f" ({finding.detail})" if finding.detail else ""
+        console.print(f"  {finding.kind} {escape(finding.subject)}{escape(detail)}")
+    if len(report.findings) > 20:
+        console.print(f"  ... {len(report.findings) - 20} more (--json lists them all)")
+    if report.ok:
+        console.print("[green]ok[/green]: rows, files and index agree")
+    else:
+        console.print(f"[red]{report.unrepaired} problems left[/red]")
 
 
 @db_app.command("upgrade")

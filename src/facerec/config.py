@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facerec.localzone import local_zone_name
 
 # Chosen on LFW-dev for the shipped recipe (grey HOG + CNN fallback, mirror-averaged
 # descriptors): every different-person pair, per-comparison FAR 0.05%; see
@@ -48,6 +50,17 @@ class UploadSettings(BaseModel):
 
     max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(50_000_000, ge=10_000)
+    max_request_bytes: int | None = Field(None, ge=1024)
+    """Most bytes one request body may carry, whatever it holds (counted as it streams in;
+    past it: 413 ``request_too_large``). Default: room for two images of ``max_bytes`` as
+    base64 JSON (``/verify``), at least 64 MiB (several photos in one enrolment)."""
+
+    @property
+    def request_bytes(self) -> int:
+        """``max_request_bytes``, or its default."""
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return max(64 * 1024 * 1024, 2 * (self.max_bytes * 4 // 3 + 65536))
 
 
 class InferenceSettings(BaseModel):
@@ -72,6 +85,9 @@ class InferenceSettings(BaseModel):
     max_pending: int = Field(64, ge=1)
     """Images allowed in the inference stage at once (running plus waiting); beyond that
     the server answers 503 with Retry-After instead of queueing without bound."""
+    max_pixels_in_flight: int = Field(100_000_000, ge=10_000)
+    """Decoded pixels the process holds at once (3 bytes each): an image that would pass
+    it waits for others to finish (within ``max_pending``). At least ``upload.max_pixels``."""
 
 
 class EnrolSettings(BaseModel):
@@ -91,13 +107,19 @@ class EnrolSettings(BaseModel):
     """1 = looking straight ahead; towards 0 as the head turns to a profile."""
     min_inside: float = Field(0.9, ge=0, le=1)
     """Share of the face box inside the image (cut off by the edge below this)."""
+    mismatch_threshold: float | None = Field(None, ge=0, le=1)
+    """A photo added to a person who has faces is refused as ``face_mismatch`` when its
+    similarity to them is below this (``force=true`` overrides, audited). Default: the
+    active match threshold minus ``faces.identity.MISMATCH_MARGIN`` (figures there);
+    0 turns the check off."""
 
 
 class AttendanceSettings(BaseModel):
     """Check-in rules."""
 
-    timezone: str = "Asia/Shanghai"
-    """Days, schedules and reports are in this IANA time zone; times are stored in UTC."""
+    timezone: str = Field(default_factory=local_zone_name)
+    """Days, schedules and reports are in this IANA time zone; times are stored in UTC.
+    Default: the machine's zone (``TZ``, ``/etc/timezone``, ``/etc/localtime``), else UTC."""
     dedupe_minutes: int = Field(5, ge=0, le=24 * 60)
     """A person seen again within this many minutes is answered ``duplicate``."""
     unknown_group_threshold: float | None = Field(None, ge=0.0, le=1.0)
@@ -110,6 +132,50 @@ class AttendanceSettings(BaseModel):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         return self
+
+
+class RetentionSettings(BaseModel):
+    """How long biometric data is kept, in days (0: forever); README, "Privacy", says why.
+
+    Enforced by a periodic job in one worker (``facerec.retention``) and by
+    ``facerec retention run``."""
+
+    checkin_crops_days: int = Field(30, ge=0, le=36_500)
+    """Face crops of check-ins; the event rows stay (attendance), only the crop goes."""
+    unknown_faces_days: int = Field(30, ge=0, le=36_500)
+    """Pending unknown faces (rows, descriptors, crops) in the review queue."""
+    resolved_days: int = Field(7, ge=0, le=36_500)
+    """Unknown faces no longer pending (enrolled, assigned, dismissed): their best crops
+    already became the person's photos; the queue rows and crops go after this."""
+    interval_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
+    """How often the job runs (once at start, then every interval)."""
+    batch_size: int = Field(500, ge=1, le=10_000)
+    """Rows changed per write transaction, so the write lock is never held for long."""
+
+
+class PrivacySettings(BaseModel):
+    """What stays of a person once they are removed (``DELETE /people/{id}``)."""
+
+    removed_person_name: Literal["keep", "anonymise"] = "keep"
+    """Their attendance stays in reports either way; ``keep`` shows their name there,
+    ``anonymise`` replaces it (and in the audit entry of the removal) with
+    ``Removed person #<id>``. Faces, photos, crops, external id and note always go."""
+
+
+class LogSettings(BaseModel):
+    """How the server logs (``facerec/logs.py``): every line has its time, level, logger
+    and request id."""
+
+    format: Literal["text", "json"] = "text"
+    """``text``: one readable line per record; ``json``: one JSON object per line."""
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("format", "level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "level" else value.lower()
 
 
 class Settings(BaseSettings):
@@ -136,12 +202,20 @@ class Settings(BaseSettings):
     upload: UploadSettings = UploadSettings()
     inference: InferenceSettings = InferenceSettings()
     enrol: EnrolSettings = EnrolSettings()
-    attendance: AttendanceSettings = AttendanceSettings()
+    attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
+    """(A factory: the default zone is the machine's when the settings are read.)"""
+    retention: RetentionSettings = RetentionSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    log: LogSettings = LogSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.top_k > self.max_top_k:
             raise ValueError("top_k must not exceed max_top_k")
+        if self.inference.max_pixels_in_flight < self.upload.max_pixels:
+            raise ValueError("inference.max_pixels_in_flight must be at least upload.max_pixels")
+        if self.upload.request_bytes < self.upload.max_bytes:
+            raise ValueError("upload.max_request_bytes must be at least upload.max_bytes")
         return self
 
     @property

@@ -5,6 +5,7 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 │   ├── InvalidImage           bytes that do not decode as an image
 │   ├── UnsupportedFormat      an image, but in a format we do not take
 │   ├── ImageTooLarge          too many bytes or pixels (413)
+│   │   └── RequestTooLarge    the whole request body is over its limit (413)
 │   └── ValidationFailed       malformed fields
 ├── FaceError                  the image is fine, its faces are not usable (422)
 │   ├── NoFace
@@ -13,6 +14,7 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 │   └── NoEnrolledFaces        a person with no face to compare against
 ├── NotFound                   an id that does not exist (404)
 ├── Conflict                   e.g. a duplicate external_id (409)
+│   └── FaceMismatch           a photo clearly of someone else than the person (409)
 ├── Busy                       inference queue full, retry later (503)
 └── NotReady                   models or database unavailable (503)
 """
@@ -49,6 +51,10 @@ class ImageTooLarge(InputError):
     code = "image_too_large"
 
 
+class RequestTooLarge(ImageTooLarge):
+    code = "request_too_large"
+
+
 class ValidationFailed(InputError):
     code = "validation_error"
 
@@ -79,6 +85,13 @@ class NotFound(FaceRecError):
 
 class Conflict(FaceRecError):
     code = "conflict"
+
+
+class FaceMismatch(Conflict):
+    """The photo added to a person is clearly someone else: it conflicts with the faces
+    already enrolled for them (``force`` overrides, audited)."""
+
+    code = "face_mismatch"
 
 
 class Busy(FaceRecError):

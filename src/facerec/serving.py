@@ -8,6 +8,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from facerec.config import Settings
+from facerec.logs import logging_config
 
 APP = "facerec.app:create_app"
 
@@ -31,7 +32,12 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def serve(settings: Settings) -> None:
     config = uvicorn.Config(
-        APP, factory=True, host=settings.host, port=settings.port, workers=settings.workers
+        APP,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=logging_config(settings.log),  # applied here and in every worker
     )
     if settings.workers == 1:
         uvicorn.Server(config).run()

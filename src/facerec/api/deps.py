@@ -12,7 +12,9 @@ from facerec.db.models import MAX_ID
 from facerec.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """``async``: FastAPI runs a sync dependency in the shared worker threads, where under
+    load it would queue (and ``/readyz`` with it) behind every sync route."""
     state: AppState = request.app.state.facerec
     return state
 

@@ -9,9 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facerec import errors
+from facerec.logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,13 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "image_too_large
 def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
     headers = {"Retry-After": "1"} if status == 503 else None
     body = {"error": {"code": code, "message": message, **details}}
+    if (rid := current_request_id()) is not None:
+        body["error"]["request_id"] = rid
     return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def internal_error_response() -> JSONResponse:
+    return error_response(500, "internal_error", "an unexpected error occurred")
 
 
 def status_of(exc: errors.FaceRecError) -> int:
@@ -65,15 +73,24 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
+async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
+    """No database connection came free in time (``db/pool.py``): overload, so 503."""
+    assert isinstance(exc, PoolTimeout)
+    busy = errors.Busy("the server is busy (no database connection free); retry shortly")
+    return error_response(status_of(busy), busy.code, busy.message)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "an unexpected error occurred")
+    """Last resort, for an error raised outside ``api/unhandled.py`` (which logs the
+    others): not logged here, since Starlette raises it again for the server to log."""
+    return internal_error_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.FaceRecError, _facerec_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -81,6 +98,8 @@ class ErrorDetail(BaseModel):
     code: str
     """Stable machine-readable code, e.g. ``invalid_image``, ``no_face``, ``not_found``."""
     message: str
+    request_id: str | None = None
+    """The request's ``X-Request-ID``, to find its log lines."""
 
 
 class ErrorResponse(BaseModel):

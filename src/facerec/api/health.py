@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from facerec import __version__
 from facerec.api.deps import SessionDep, StateDep
+from facerec.api.probe import PROBE_TIMEOUT_S, bounded_check
 from facerec.calibration.service import threshold_value
 from facerec.db.engine import is_reachable
 from facerec.faces.reembed import stale_faces
@@ -40,15 +41,19 @@ class StatusInfo(BaseModel):
 
 
 @probes.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is alive."""
+async def healthz() -> dict[str, str]:
+    """The process is alive. Answered on the event loop: no thread, no database, so it
+    never waits behind the thread pool, the connection pool or inference."""
     return {"status": "ok"}
 
 
 @probes.get("/readyz", responses={503: {"description": "Not ready"}})
 async def readyz(state: StateDep) -> JSONResponse:
     """Models loaded, database reachable, vector index in step with the database."""
-    checks = await run_in_threadpool(_readiness, state)
+    checks = await bounded_check(state, partial(_readiness, state))  # not the shared pool
+    if checks is None:
+        timeout = f"the readiness check took over {PROBE_TIMEOUT_S} s"
+        return JSONResponse({"ready": False, "worker": os.getpid(), "reason": timeout}, 503)
     ready = all(bool(v) for k, v in checks.items() if k in {"models", "database", "index"})
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from sqlmodel import Session, col, select
 
+from facerec.attendance.models import AttendanceEvent, UnknownFace
+from facerec.db.engine import lock_for_write
 from facerec.faces.storage import ImageStore, sha256_of
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, Detection, RGBImage
 
@@ -65,3 +68,33 @@ class CropStore(ImageStore):
         relative = self.relative_path(sha256_of(data), "JPEG")
         self.put(data, relative)
         return relative
+
+
+def remove_unreferenced_crops(*, session: Session, crops: ImageStore, paths: list[str]) -> int:
+    """Delete the crop files among ``paths`` that no row names; how many.
+
+    Runs under the write lock: a check-in that saves the same bytes again (same file)
+    holds the lock from before it writes the file until its row commits."""
+    if not paths:
+        return 0
+    wanted = sorted(set(paths))
+    lock_for_write(session)
+    try:
+        used = set(
+            session.exec(
+                select(AttendanceEvent.crop_path).where(col(AttendanceEvent.crop_path).in_(wanted))
+            ).all()
+        )
+        used |= set(
+            session.exec(
+                select(UnknownFace.crop_path).where(col(UnknownFace.crop_path).in_(wanted))
+            ).all()
+        )
+        removed = 0
+        for path in wanted:
+            if path not in used and (crops.root / path).is_file():
+                crops.delete(path)
+                removed += 1
+        return removed
+    finally:
+        session.rollback()  # release the lock; nothing was written

@@ -26,7 +26,7 @@ def list_events(
     zone: ZoneInfo,
 ) -> EventPage:
     """Events in [start, end), newest first."""
-    query = select(AttendanceEvent, Person.name).join(
+    query = select(AttendanceEvent, Person.name, Person.deleted_at).join(
         Person, col(Person.id) == col(AttendanceEvent.person_id)
     )
     if start is not None:
@@ -41,10 +41,13 @@ def list_events(
         .offset(offset)
         .limit(limit)
     ).all()
-    return EventPage(items=[public_event(e, name, zone) for e, name in rows], total=int(total))
+    items = [public_event(e, name, zone, removed=gone is not None) for e, name, gone in rows]
+    return EventPage(items=items, total=int(total))
 
 
-def public_event(event: AttendanceEvent, name: str, zone: ZoneInfo) -> EventPublic:
+def public_event(
+    event: AttendanceEvent, name: str, zone: ZoneInfo, *, removed: bool = False
+) -> EventPublic:
     return EventPublic(
         id=event.id or 0,
         person_id=event.person_id,
@@ -54,6 +57,7 @@ def public_event(event: AttendanceEvent, name: str, zone: ZoneInfo) -> EventPubl
         device=event.device,
         source=event.source,
         has_crop=event.crop_path is not None,
+        removed=removed,
     )
 
 

@@ -5,24 +5,32 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any, Literal
 
+from pydantic import field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from facerec.db.models import MAX_ID, timestamp_column, utcnow
 from facerec.people.models import CheckedText
 
+EARLIEST_DAY = date(2, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+"""The days the API takes (report and list days, event times): their bounds in any time
+zone, and in UTC, stay within what ``datetime`` holds (an overflow was a 500)."""
+
 
 class AttendanceEvent(SQLModel, table=True):
     """A person seen (or recorded by an admin) at a moment."""
 
     __tablename__ = "attendance_events"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(
         sa_column=Column(
-            Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True
+            Integer, ForeignKey("people.id", ondelete="RESTRICT"), nullable=False, index=True
         )
     )
+    """People are never deleted, only removed (a tombstone): their events stay."""
     time: datetime = Field(sa_column=timestamp_column(index=True))
     similarity: float | None = None
     device: str | None = Field(default=None, max_length=100)
@@ -35,6 +43,7 @@ class UnknownFace(SQLModel, table=True):
     """A face that matched nobody, kept for review; similar ones share a ``group_id``."""
 
     __tablename__ = "unknown_faces"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids (and so group ids) never reused
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(index=True)
@@ -55,6 +64,7 @@ class UnknownFace(SQLModel, table=True):
 
 class Schedule(SQLModel, table=True):
     __tablename__ = "attendance_schedules"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)
@@ -72,7 +82,7 @@ class PersonSchedule(SQLModel, table=True):
     __tablename__ = "attendance_person_schedules"
 
     person_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="RESTRICT"), primary_key=True)
     )
     schedule_id: int = Field(
         sa_column=Column(
@@ -95,6 +105,7 @@ class AuditEntry(SQLModel, table=True):
     """Who changed what in attendance, when and why."""
 
     __tablename__ = "attendance_audit"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     time: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
@@ -109,7 +120,8 @@ class AuditEntry(SQLModel, table=True):
 # -- API shapes --------------------------------------------------------------------------
 
 EventStatus = Literal["checked_in", "duplicate"]
-DayStatus = Literal["present", "late", "left_early", "absent", "off"]
+DayStatus = Literal["present", "late", "left_early", "absent", "off", "inactive"]
+"""``inactive``: before the person's start date or after their end date (not absent)."""
 
 
 class CheckInEvent(SQLModel):
@@ -135,6 +147,8 @@ class EventPublic(SQLModel):
     device: str | None
     source: str
     has_crop: bool
+    removed: bool = False
+    """The person was removed: ``name`` is what was kept of them (privacy setting)."""
 
 
 class EventPage(SQLModel):
@@ -148,6 +162,13 @@ class EventCreate(SQLModel):
     """With a UTC offset; a naive time is read in the configured time zone."""
     device: str | None = Field(default=None, max_length=100)
     reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("time")
+    @classmethod
+    def _within_range(cls, value: datetime) -> datetime:
+        if not EARLIEST_DAY <= value.date() <= LATEST_DAY:
+            raise ValueError(f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
+        return value
 
 
 class UnknownGroup(SQLModel):
@@ -220,12 +241,15 @@ class DayRow(SQLModel):
     minutes_late: int
     minutes_early: int
     events: int
+    removed: bool = False
+    """The person was removed (their history stays; see EventPublic.removed)."""
 
 
 class PersonTotals(SQLModel):
     person_id: int
     name: str
     external_id: str | None
+    removed: bool = False
     working_days: int
     present: int
     late: int

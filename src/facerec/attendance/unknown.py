@@ -4,6 +4,7 @@ or dismiss."""
 from __future__ import annotations
 
 import io
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,7 +20,10 @@ from facerec.attendance.models import (
     UnknownGroup,
     UnknownPage,
 )
+from facerec.config import Settings
+from facerec.db.engine import lock_for_write
 from facerec.errors import NotFound
+from facerec.faces.identity import check_group
 from facerec.faces.service import add_face
 from facerec.faces.storage import ImageStore
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, Detection
@@ -86,10 +90,14 @@ def enrol_group(
     group_id: int,
     person_in: EnrolUnknown,
     actor: str,
+    today: date | None = None,
 ) -> ResolvedUnknown:
-    """Create a person from an unknown visitor; their best crops become the person's faces."""
+    """Create a person from an unknown visitor; their best crops become the person's faces.
+    ``today`` (local) is their start date."""
     _pending(session, group_id)
-    person = create_person(session=session, person_in=PersonCreate(**person_in.model_dump()))
+    person = create_person(
+        session=session, person_in=PersonCreate(**person_in.model_dump()), today=today
+    )
     return _resolve(
         session,
         store,
@@ -109,8 +117,13 @@ def assign_group(
     group_id: int,
     person_id: int,
     actor: str,
+    settings: Settings,
+    force: bool = False,
 ) -> ResolvedUnknown:
-    """The unknown visitor was an existing person: add the crops to their faces."""
+    """The unknown visitor was an existing person: add the crops to their faces.
+
+    A group clearly not the person (``faces.identity.check_group``) is refused with
+    ``face_mismatch`` unless ``force``, and a forced assignment is audited."""
     _pending(session, group_id)
     get_person(session=session, person_id=person_id)
     return _resolve(
@@ -121,6 +134,7 @@ def assign_group(
         person_id=person_id,
         status="assigned",
         actor=actor,
+        checked=(settings, force),
     )
 
 
@@ -160,9 +174,22 @@ def _resolve(
     person_id: int,
     status: str,
     actor: str,
+    checked: tuple[Settings, bool] | None = None,
 ) -> ResolvedUnknown:
+    """``checked``: (settings, force) to check the group against the person first."""
     rows = _pending(session, group_id)
     best = sorted(rows, key=_usefulness, reverse=True)[:FACES_PER_ENROLMENT]
+    overridden = None
+    if checked is not None:
+        settings, force = checked
+        overridden = _check(
+            session,
+            group_id=group_id,
+            person_id=person_id,
+            rows=best,
+            settings=settings,
+            force=force,
+        )
     added = 0
     for row in best:
         data = crops.read(row.crop_path)
@@ -175,6 +202,16 @@ def _resolve(
     for row in _pending(session, group_id):
         row.status, row.person_id = status, person_id
         session.add(row)
+    if overridden is not None:
+        record(
+            session,
+            actor=actor,
+            action="force_assign",
+            entity="unknown_group",
+            entity_id=group_id,
+            reason="assigned with force=true although it does not look like the person",
+            details=overridden,
+        )
     record(
         session,
         actor=actor,
@@ -185,6 +222,32 @@ def _resolve(
     )
     session.commit()
     return ResolvedUnknown(group_id=group_id, status=status, person_id=person_id, faces_added=added)
+
+
+def _check(
+    session: Session,
+    *,
+    group_id: int,
+    person_id: int,
+    rows: list[UnknownFace],
+    settings: Settings,
+    force: bool,
+) -> dict[str, float | int] | None:
+    """The group against the person, under the write lock (the first face added keeps it)."""
+    lock_for_write(session)
+    probes = [(np.frombuffer(r.embedding, dtype="<f4").astype(np.float32), r.model) for r in rows]
+    try:
+        return check_group(
+            session=session,
+            settings=settings,
+            person_id=person_id,
+            group_id=group_id,
+            probes=probes,
+            force=force,
+        )
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def _usefulness(row: UnknownFace) -> float:

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from facerec.api.deps import (
     EventId,
@@ -22,10 +21,13 @@ from facerec.api.deps import (
 )
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import openapi_image_body, parse_images
+from facerec.api.sessions import in_session
 from facerec.attendance import events, export, reports, schedules, unknown
 from facerec.attendance.audit import list_audit
 from facerec.attendance.checkin import check_in
 from facerec.attendance.models import (
+    EARLIEST_DAY,
+    LATEST_DAY,
     AssignUnknown,
     AuditPage,
     CheckInResult,
@@ -52,8 +54,14 @@ router = APIRouter(prefix="/attendance", tags=["attendance"], responses=ERROR_RE
 Actor = Annotated[
     str, Header(alias="X-Actor", max_length=100, description="Who makes the change (audit log)")
 ]
-FromDay = Annotated[date | None, Query(alias="from", description="First local day (inclusive)")]
-ToDay = Annotated[date | None, Query(alias="to", description="Last local day (inclusive)")]
+FromDay = Annotated[
+    date | None,
+    Query(alias="from", ge=EARLIEST_DAY, le=LATEST_DAY, description="First local day (inclusive)"),
+]
+ToDay = Annotated[
+    date | None,
+    Query(alias="to", ge=EARLIEST_DAY, le=LATEST_DAY, description="Last local day (inclusive)"),
+]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -69,7 +77,6 @@ def _zone(state: AppState) -> ZoneInfo:
 )
 async def post_check_in(
     request: Request,
-    session: SessionDep,
     state: StateDep,
     device: Annotated[str | None, Query(max_length=100)] = None,
 ) -> CheckInResult:
@@ -83,17 +90,19 @@ async def post_check_in(
     name = body.fields.get("device", device)
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise ValidationFailed("device must be a string of at most 100 characters", field="device")
-    analyzed = await state.runtime.run(image.data, fallback=False)  # camera frames: no 2nd try
-    result: CheckInResult = await run_in_threadpool(
-        check_in,
-        session=session,
-        index=state.index,
-        crops=state.crops,
-        analyzed=analyzed,
-        device=name,
-        now=state.clock(),
-        settings=state.settings,
-    )
+    # camera frames: no 2nd try; the pixels stay (within the pixel budget) for the crops,
+    # and the session opens only now that the frame is analysed (api/sessions.py)
+    async with state.runtime.analysis(image.data, fallback=False) as analyzed:
+        result: CheckInResult = await in_session(
+            state,
+            check_in,
+            index=state.index,
+            crops=state.crops,
+            analyzed=analyzed,
+            device=name,
+            now=state.clock(),
+            settings=state.settings,
+        )
     zone = _zone(state)
     for event in result.events:
         event.time = event.time.astimezone(zone)
@@ -194,6 +203,7 @@ def enrol_unknown(
         group_id=group_id,
         person_in=person_in,
         actor=actor,
+        today=state.clock().astimezone(_zone(state)).date(),
     )
 
 
@@ -204,7 +214,12 @@ def assign_unknown(
     group_id: GroupId,
     body: AssignUnknown,
     actor: Actor = "admin",
+    force: Annotated[
+        bool, Query(description="Assign even if the faces do not look like the person (audited)")
+    ] = False,
 ) -> ResolvedUnknown:
+    """Add the group's best faces to the person; ``face_mismatch`` (409) when they are
+    clearly someone else, unless ``force``."""
     return unknown.assign_group(
         session=session,
         store=state.store,
@@ -212,6 +227,8 @@ def assign_unknown(
         group_id=group_id,
         person_id=body.person_id,
         actor=actor,
+        settings=state.settings,
+        force=force,
     )
 
 

@@ -10,12 +10,22 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine, text
 
+from facerec.db.pool import PoolLimits
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite is put in WAL mode so readers never wait on writers."""
+
+def make_engine(url: str, pool: PoolLimits | None = None) -> Engine:
+    """An engine for ``url``; SQLite is put in WAL mode so readers never wait on writers.
+
+    ``pool`` sizes the connection pool (``db.pool.pool_limits``; the server passes it);
+    without it SQLAlchemy's defaults apply (the CLI, tests)."""
+    sizing: dict[str, Any] = {}
+    if pool is not None and ":memory:" not in url:
+        sizing = {"pool_size": pool.size, "max_overflow": pool.overflow}
+        sizing["pool_timeout"] = pool.timeout_s
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return create_engine(url, pool_pre_ping=True, **sizing)
+    args = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, connect_args=args, **sizing)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from facerec.errors import FaceRecError
+from facerec.faces.identity import IdentityCheck
+from facerec.faces.models import LooksLike
 from facerec.faces.service import enrol_face
 from facerec.people.models import Person, PersonCreate
 from facerec.people.service import create_person
@@ -20,6 +22,8 @@ class EnrolReport:
     enrolled: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    warned: list[tuple[Path, str]] = field(default_factory=list)
+    """Enrolled, but looking like someone else (``looks_like``)."""
     people_created: int = 0
 
 
@@ -40,7 +44,8 @@ def enrol_directory(
     on_file: Callable[[], None] = lambda: None,
 ) -> EnrolReport:
     """Enrol every photo; people are found by exact name or created. Idempotent.
-    ``force`` skips the quality gates."""
+    ``force`` skips the quality gates and enrols photos refused as ``face_mismatch``
+    (audited, actor ``cli``)."""
     report = EnrolReport()
     for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
         report.skipped.append((path, "not inside a person's folder"))
@@ -72,6 +77,7 @@ def _enrol_file(
     *,
     force: bool,
 ) -> None:
+    check = IdentityCheck(settings=state.settings, index=state.index, force=force, actor="cli")
     try:
         data = path.read_bytes()
         analyzed = state.runtime.analyze(data)
@@ -83,6 +89,7 @@ def _enrol_file(
             analyzed=analyzed,
             gates=state.settings.enrol,
             force=force,
+            check=check,
         )
     except FaceRecError as exc:
         report.failed.append((path, f"{exc.code}: {exc.message}"))
@@ -93,3 +100,9 @@ def _enrol_file(
             report.skipped.append((path, "already enrolled"))
         else:
             report.enrolled.append(path)
+            report.warned.extend((path, _looks_like(w)) for w in check.warnings)
+
+
+def _looks_like(warning: LooksLike) -> str:
+    how = "the same file is enrolled under" if warning.same_image else "looks more like"
+    return f"looks_like: {how} {warning.name} (#{warning.person_id}, {warning.similarity:.3f})"

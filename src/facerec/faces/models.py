@@ -17,6 +17,7 @@ class Image(SQLModel, table=True):
     """A stored upload, content-addressed by its SHA-256."""
 
     __tablename__ = "images"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
 
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(max_length=64, unique=True)
@@ -33,7 +34,10 @@ class Face(SQLModel, table=True):
     """One enrolled face of a person, with its descriptor."""
 
     __tablename__ = "faces"
-    __table_args__ = (UniqueConstraint("person_id", "image_id", name="uq_faces_person_image"),)
+    __table_args__ = (
+        UniqueConstraint("person_id", "image_id", name="uq_faces_person_image"),
+        {"sqlite_autoincrement": True},  # ids are never reused (thumbnails are cached by id)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(
@@ -102,9 +106,29 @@ class FaceRejection(SQLModel):
     message: str
 
 
+class LooksLike(SQLModel):
+    """The enrolled photo resembles another person: more than the person it was added to
+    (at or above the match threshold), or it is the very file enrolled under them."""
+
+    code: str = "looks_like"
+    person_id: int
+    name: str
+    similarity: float
+    same_image: bool = False
+    """True when this exact file (same SHA-256) is already enrolled under that person."""
+
+
+class EnrolWarning(LooksLike):
+    """A :class:`LooksLike` about one uploaded photo, which was enrolled anyway."""
+
+    index: int
+    filename: str | None
+
+
 class EnrolResult(SQLModel):
     faces: list[FacePublic]
     rejected: list[FaceRejection] = []
+    warnings: list[EnrolWarning] = []
 
 
 class FaceList(SQLModel):

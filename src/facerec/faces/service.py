@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from PIL import Image as PILImage
 from sqlmodel import Session, col, func, select
@@ -17,6 +18,9 @@ from facerec.index.models import record_changes
 from facerec.inference.decode import decode_image
 from facerec.inference.types import AnalyzedFace, AnalyzedImage
 from facerec.people.models import Person
+
+if TYPE_CHECKING:
+    from facerec.faces.identity import IdentityCheck
 
 
 def choose_dominant(faces: list[AnalyzedFace], *, ratio: float) -> AnalyzedFace:
@@ -41,18 +45,26 @@ def enrol_face(
     analyzed: AnalyzedImage,
     gates: EnrolSettings,
     force: bool = False,
+    check: IdentityCheck | None = None,
 ) -> tuple[Face, bool]:
     """Store the image and its dominant face for the person.
 
-    The face must pass the quality ``gates`` unless ``force``. Returns
-    ``(face, duplicate)``: when this exact image is already enrolled for the person,
-    the existing face comes back and nothing is written.
+    The face must pass the quality ``gates`` unless ``force``, and the identity
+    ``check`` (see :func:`add_face`). Returns ``(face, duplicate)``: when this exact
+    image is already enrolled for the person, the existing face comes back and nothing
+    is written.
     """
     face = choose_dominant(analyzed.faces, ratio=gates.dominance_ratio)
     if not force:
         check_quality(face, gates)
     return add_face(
-        session=session, store=store, person_id=person_id, data=data, image=analyzed, face=face
+        session=session,
+        store=store,
+        person_id=person_id,
+        data=data,
+        image=analyzed,
+        face=face,
+        check=check,
     )
 
 
@@ -64,12 +76,16 @@ def add_face(
     data: bytes,
     image: AnalyzedImage,
     face: AnalyzedFace,
+    check: IdentityCheck | None = None,
 ) -> tuple[Face, bool]:
     """Store ``data`` (the file ``image`` was analysed from) and ``face`` for the person,
-    in one transaction under the write lock. ``(existing face, True)`` for a repeat."""
+    in one transaction under the write lock. ``(existing face, True)`` for a repeat.
+
+    With a ``check``, a new face is first compared with the person's faces under the
+    lock (``FaceMismatch`` refuses it; look-alikes land in ``check.warnings``)."""
     sha = sha256_of(data)
     lock_for_write(session)
-    if session.get(Person, person_id) is None:
+    if not _active(session, person_id):  # removed since the caller looked
         raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
     stored = session.exec(select(Image).where(Image.sha256 == sha)).first()
     if stored is not None:
@@ -79,6 +95,19 @@ def add_face(
         if existing is not None:
             session.rollback()
             return existing, True
+    if check is not None:
+        assert face.embedding is not None
+        try:
+            check.before_add(
+                session,
+                person_id=person_id,
+                probe=face.embedding,
+                model=image.model,
+                image_id=None if stored is None else stored.id,
+            )
+        except BaseException:
+            session.rollback()
+            raise
     new_file = stored is None
     if stored is None:
         stored = Image(
@@ -97,6 +126,8 @@ def add_face(
         row = _face_row(face, person_id=person_id, image_id=stored.id or 0, model=image.model)
         session.add(row)
         session.flush()
+        if check is not None:
+            check.after_add(session, face_id=row.id or 0)
         record_changes(session, [("add", row.id or 0, person_id)])
         session.commit()
     except BaseException:
@@ -132,8 +163,14 @@ def get_face(*, session: Session, face_id: int) -> Face:
     return face
 
 
+def _active(session: Session, person_id: int) -> bool:
+    """The person exists and was not removed (people/removal.py)."""
+    person = session.get(Person, person_id)
+    return person is not None and person.deleted_at is None
+
+
 def list_faces(*, session: Session, person_id: int) -> list[Face]:
-    if session.get(Person, person_id) is None:
+    if not _active(session, person_id):
         raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
     return list(
         session.exec(select(Face).where(Face.person_id == person_id).order_by(col(Face.id))).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,6 +54,16 @@ def person_similarity(faces: NDArray[np.float32], probe: NDArray[np.float32]) ->
     return centroid_score(float(centroid(faces) @ probe), len(faces))
 
 
+@dataclass(frozen=True, slots=True)
+class IndexEntries:
+    """Everything an index holds, one row per stored entry (an id stored twice appears twice)."""
+
+    face_ids: NDArray[np.int64]
+    person_ids: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    """One row per entry, as stored."""
+
+
 class VectorIndex(Protocol):
     """Face vectors keyed by face id, each tagged with its person."""
 
@@ -73,3 +83,11 @@ class VectorIndex(Protocol):
         """For each query row: the ``top_k`` best people by :func:`person_similarity`,
         each with their closest face."""
         ...
+
+
+@runtime_checkable
+class InspectableIndex(VectorIndex, Protocol):
+    """An index that can list what it holds, so ``facerec doctor`` can compare it with the
+    faces table (FAISS here; a shared index such as Milvus answers the same call)."""
+
+    def entries(self) -> IndexEntries: ...

@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from facerec.index.base import Hit, centroid, centroid_score
+from facerec.index.base import Hit, IndexEntries, centroid, centroid_score
 
 
 class FaissIndex:
@@ -97,6 +97,19 @@ class FaissIndex:
 
     def count(self) -> int:
         return int(self._index.ntotal)
+
+    def entries(self) -> IndexEntries:
+        """Every stored face row as FAISS holds it (duplicates included)."""
+        with self._lock:
+            ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            total = int(self._index.ntotal)
+            vectors = (
+                self._index.index.reconstruct_n(0, total)
+                if total
+                else np.zeros((0, self.dim), dtype=np.float32)
+            )
+            people = np.asarray([self._person_of.get(int(i), -1) for i in ids], dtype=np.int64)
+            return IndexEntries(ids, people, np.asarray(vectors, dtype=np.float32))
 
     def search_people(self, vectors: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
         queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)

@@ -4,24 +4,33 @@
 landmarks, quality, embed, normalise). ``FaceRuntime.run`` calls it from async
 code on a bounded thread pool, so the event loop never blocks, at most
 ``inference.threads`` images are analysed at once, and at most
-``inference.max_pending`` wait; past that the caller gets :class:`Busy`.
+``inference.max_pending`` wait; past that the caller gets :class:`Busy`. Decoded
+pixels count against a process-wide :class:`PixelBudget` while they are held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from contextlib import asynccontextmanager
 
 import numpy as np
 from numpy.typing import NDArray
 
 from facerec.config import Settings
 from facerec.errors import Busy
+from facerec.inference.budget import PixelBudget, image_pixels
 from facerec.inference.decode import DecodedImage, decode_image
+from facerec.inference.memory import trim
 from facerec.inference.quality import face_quality
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, FaceEngine, Landmarks, RGBImage
+
+TRIM_AFTER_PIXELS = 4_000_000
+"""Once the last image of at least this size is let go, freed memory goes back to the
+system (``memory.trim``; measured by ``bench/overload.py``)."""
 
 
 def l2_normalise(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -38,6 +47,7 @@ class FaceRuntime:
         self._executor: ThreadPoolExecutor | None = None
         self._pending = 0
         self._lock = threading.Lock()
+        self.budget = PixelBudget(settings.inference.max_pixels_in_flight)
         self.loaded = False
 
     @property
@@ -109,9 +119,22 @@ class FaceRuntime:
         height, width = pixels.shape[:2]
         return int(height) * int(width) <= self.settings.detector.fallback_max_pixels
 
-    # -- async entry point -------------------------------------------------------------
+    # -- async entry points ------------------------------------------------------------
     async def run(self, data: bytes, *, embed: bool = True, fallback: bool = True) -> AnalyzedImage:
-        """``analyze`` off the event loop, with bounded concurrency and queue."""
+        """``analyze`` off the event loop, with bounded concurrency, queue and pixels.
+
+        The result carries no pixels: they are let go (and their budget given back)
+        before it is returned; :meth:`analysis` keeps them for callers that need them."""
+        async with self.analysis(data, embed=embed, fallback=fallback) as analyzed:
+            analyzed.pixels = None
+            return analyzed
+
+    @asynccontextmanager
+    async def analysis(
+        self, data: bytes, *, embed: bool = True, fallback: bool = True
+    ) -> AsyncIterator[AnalyzedImage]:
+        """``run``, but the decoded pixels stay available (``pixels``), and counted against
+        the pixel budget, until the ``async with`` block ends."""
         if self._executor is None:
             self.load()
         assert self._executor is not None
@@ -120,10 +143,39 @@ class FaceRuntime:
                 raise Busy("the server is busy analysing other images; retry shortly")
             self._pending += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, partial(self.analyze, data, embed=embed, fallback=fallback)
-            )
+            taken = await self.budget.acquire(self._pixels(data))
+            analyzed = await self._analyze_within(taken, data, embed=embed, fallback=fallback)
         finally:
             with self._lock:
                 self._pending -= 1
+        try:
+            yield analyzed
+        finally:
+            analyzed.pixels = None
+            self.budget.release(taken)
+            if taken >= TRIM_AFTER_PIXELS and self.budget.used == 0:  # a burst's end
+                asyncio.get_running_loop().run_in_executor(None, trim)
+
+    async def _analyze_within(
+        self, taken: int, data: bytes, *, embed: bool, fallback: bool
+    ) -> AnalyzedImage:
+        """``analyze`` on the pool; on failure the ``taken`` pixels are given back once the
+        pool thread is done with them (a cancelled wait does not stop a running thread)."""
+        assert self._executor is not None
+        try:
+            # in the caller's context: log lines from the pool carry the request id
+            run = contextvars.copy_context().run
+            work = self._executor.submit(run, self.analyze, data, embed=embed, fallback=fallback)
+        except BaseException:
+            self.budget.release(taken)
+            raise
+        try:
+            return await asyncio.wrap_future(work)
+        except BaseException:
+            work.add_done_callback(lambda _: self.budget.release(taken))
+            raise
+
+    def _pixels(self, data: bytes) -> int:
+        """What decoding ``data`` will hold; 0 for what decoding refuses before any pixel."""
+        pixels = image_pixels(data)
+        return pixels if pixels <= self.settings.upload.max_pixels else 0

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
 from facerec.db.engine import lock_for_write
 from facerec.db.models import utcnow
-from facerec.errors import Conflict, NotFound
+from facerec.errors import Conflict, NotFound, ValidationFailed
 from facerec.faces.models import Face
-from facerec.faces.service import delete_faces, remove_unreferenced_files
-from facerec.faces.storage import ImageStore
 from facerec.people.models import PeoplePage, Person, PersonCreate, PersonPublic, PersonUpdate
 
 
-def create_person(*, session: Session, person_in: PersonCreate) -> PersonPublic:
+def create_person(
+    *, session: Session, person_in: PersonCreate, today: date | None = None
+) -> PersonPublic:
+    """``today``: the local day in the attendance zone, the default ``start_date`` (stored,
+    so that a later zone change does not move it); without it, the UTC day."""
     lock_for_write(session)
     person = Person.model_validate(person_in)
+    if person.start_date is None:
+        person.start_date = today or person.created_at.astimezone(UTC).date()
     session.add(person)
     _commit(session, person_in.external_id)
     return _public(session, person)
 
 
 def get_person(*, session: Session, person_id: int) -> Person:
+    """The person, unless there is none or they were removed (both: ``NotFound``)."""
     person = session.get(Person, person_id)
-    if person is None:
+    if person is None or person.deleted_at is not None:
         raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
     return person
 
@@ -34,7 +41,7 @@ def read_person(*, session: Session, person_id: int) -> PersonPublic:
 
 
 def list_people(*, session: Session, q: str | None, offset: int, limit: int) -> PeoplePage:
-    query = select(Person)
+    query = select(Person).where(col(Person.deleted_at).is_(None))
     if q:
         pattern = f"%{q}%"
         query = query.where(
@@ -53,25 +60,18 @@ def update_person(*, session: Session, person_id: int, person_in: PersonUpdate) 
     lock_for_write(session)
     person = get_person(session=session, person_id=person_id)
     changes = person_in.model_dump(exclude_unset=True)
-    if changes.get("name", ...) is None:
-        changes.pop("name", None)
+    for required in ("name", "start_date"):
+        if changes.get(required, ...) is None:
+            changes.pop(required, None)
     for key, value in changes.items():
         setattr(person, key, value)
+    if person.end_date is not None and person.start_date and person.end_date < person.start_date:
+        session.rollback()
+        raise ValidationFailed("end_date must not be before start_date", field="end_date")
     person.updated_at = utcnow()
     session.add(person)
     _commit(session, changes.get("external_id"))
     return _public(session, person)
-
-
-def delete_person(*, session: Session, store: ImageStore, person_id: int) -> None:
-    """Delete the person, their faces (and index entries) and files nobody else uses."""
-    lock_for_write(session)
-    person = get_person(session=session, person_id=person_id)
-    faces = session.exec(select(Face).where(Face.person_id == person_id)).all()
-    orphaned = delete_faces(session=session, faces=list(faces))
-    session.delete(person)
-    session.commit()
-    remove_unreferenced_files(session=session, store=store, paths=orphaned)
 
 
 def face_summary(*, session: Session, person_ids: list[int]) -> dict[int, tuple[int, int]]:
@@ -94,7 +94,11 @@ def _with_faces(person: Person, summary: dict[int, tuple[int, int]]) -> PersonPu
 def names_of(*, session: Session, person_ids: list[int]) -> dict[int, str]:
     if not person_ids:
         return {}
-    rows = session.exec(select(Person.id, Person.name).where(col(Person.id).in_(person_ids))).all()
+    rows = session.exec(
+        select(Person.id, Person.name)
+        .where(col(Person.id).in_(person_ids))
+        .where(col(Person.deleted_at).is_(None))
+    ).all()
     return {int(pid or 0): name for pid, name in rows}
 
 

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from facerec.api.deps import Offset, PersonId, SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import openapi_image_body, parse_images
+from facerec.api.sessions import in_session
+from facerec.attendance.views import Actor
 from facerec.errors import FaceRecError, ValidationFailed
 from facerec.faces import service as faces
-from facerec.faces.models import EnrolResult, FaceList, FacePublic, FaceRejection
-from facerec.people import service
+from facerec.faces.identity import IdentityCheck
+from facerec.faces.models import (
+    EnrolResult,
+    EnrolWarning,
+    FaceList,
+    FacePublic,
+    FaceRejection,
+)
+from facerec.people import removal, service
 from facerec.people.models import PeoplePage, PersonCreate, PersonPublic, PersonUpdate
 
 router = APIRouter(prefix="/people", tags=["people"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201, response_model=PersonPublic)
-def create_person(session: SessionDep, person_in: PersonCreate) -> PersonPublic:
-    return service.create_person(session=session, person_in=person_in)
+def create_person(session: SessionDep, state: StateDep, person_in: PersonCreate) -> PersonPublic:
+    """Without ``start_date``, the person starts today (in the attendance time zone)."""
+    today = state.clock().astimezone(ZoneInfo(state.settings.attendance.timezone)).date()
+    return service.create_person(session=session, person_in=person_in, today=today)
 
 
 @router.get("", response_model=PeoplePage)
@@ -50,8 +62,23 @@ def update_person(
 
 
 @router.delete("/{person_id}", status_code=204)
-def delete_person(session: SessionDep, state: StateDep, person_id: PersonId) -> Response:
-    service.delete_person(session=session, store=state.store, person_id=person_id)
+def delete_person(
+    session: SessionDep, state: StateDep, person_id: PersonId, actor: Actor = "admin"
+) -> Response:
+    """Remove the person: their faces, photos and crops are erased (and leave the index);
+    their attendance events stay in reports as a removed person, under their name or
+    ``Removed person #<id>`` (setting ``privacy.removed_person_name``). Audited."""
+    now = state.clock()
+    removal.remove_person(
+        session=session,
+        store=state.store,
+        crops=state.crops,
+        person_id=person_id,
+        now=now,
+        today=now.astimezone(ZoneInfo(state.settings.attendance.timezone)).date(),
+        names=state.settings.privacy.removed_person_name,
+        actor=actor,
+    )
     return Response(status_code=204)
 
 
@@ -59,6 +86,13 @@ def delete_person(session: SessionDep, state: StateDep, person_id: PersonId) -> 
 def list_faces(session: SessionDep, person_id: PersonId) -> FaceList:
     items = [FacePublic.of(f) for f in faces.list_faces(session=session, person_id=person_id)]
     return FaceList(items=items, total=len(items))
+
+
+def _enrol_public(*, session: Session, **kwargs: Any) -> FacePublic:
+    """``enrol_face``, answered while its session is open (a duplicate's row was rolled
+    back, so it is read again)."""
+    face, duplicate = faces.enrol_face(session=session, **kwargs)
+    return FacePublic.of(face, duplicate=duplicate)
 
 
 @router.post(
@@ -70,19 +104,28 @@ def list_faces(session: SessionDep, person_id: PersonId) -> FaceList:
 )
 async def add_faces(
     request: Request,
-    session: SessionDep,
     state: StateDep,
     person_id: PersonId,
     force: Annotated[
-        bool, Query(description="Enrol even if the face fails the quality gates (admins)")
+        bool,
+        Query(
+            description="Enrol even if the face fails the quality gates or does not look "
+            "like the person's other faces (admins; the second is audited)"
+        ),
     ] = False,
+    actor: Actor = "admin",
 ) -> JSONResponse:
     """Enrol the dominant face of each photo (one or several ``file`` parts, or JSON
     ``image_base64``). With several photos, the ones that fail are listed in ``rejected``
     and the rest are enrolled; with one photo, a failure is the response's error.
     Sending a photo already enrolled for this person returns its face with
-    ``duplicate: true`` and stores nothing (still 201, as the contract says)."""
-    await run_in_threadpool(service.get_person, session=session, person_id=person_id)
+    ``duplicate: true`` and stores nothing (still 201, as the contract says).
+    A photo clearly of someone else than a person who has faces fails with
+    ``face_mismatch`` (409); one that looks more like another person, or whose file is
+    enrolled under another person, is enrolled with a ``looks_like`` entry in
+    ``warnings``."""
+    # short sessions, none held while a photo waits for inference (api/sessions.py)
+    await in_session(state, service.get_person, person_id=person_id)
     body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
     uploads = body.images.get("file", [])
     if not uploads:
@@ -90,17 +133,19 @@ async def add_faces(
     result = EnrolResult(faces=[])
     failures: list[FaceRecError] = []
     for number, upload in enumerate(uploads):
+        check = IdentityCheck(settings=state.settings, index=state.index, force=force, actor=actor)
         try:
             analyzed = await state.runtime.run(upload.data)
-            face, duplicate = await run_in_threadpool(
-                faces.enrol_face,
-                session=session,
+            public = await in_session(
+                state,
+                _enrol_public,
                 store=state.store,
                 person_id=person_id,
                 data=upload.data,
                 analyzed=analyzed,
                 gates=state.settings.enrol,
                 force=force,
+                check=check,
             )
         except FaceRecError as exc:
             if len(uploads) == 1:
@@ -112,7 +157,11 @@ async def add_faces(
                 )
             )
             continue
-        result.faces.append(FacePublic.of(face, duplicate=duplicate))
+        result.faces.append(public)
+        result.warnings.extend(
+            EnrolWarning(index=number, filename=upload.filename, **w.model_dump())
+            for w in check.warnings
+        )
     if not result.faces:  # every photo failed: answer with the first failure
         failures[0].details["rejected"] = [r.model_dump() for r in result.rejected]
         raise failures[0]

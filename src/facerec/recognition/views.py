@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
-from facerec.api.deps import SessionDep, StateDep
+from facerec.api.deps import StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import ParsedBody, json_key, openapi_image_body, parse_images
+from facerec.api.sessions import in_session
 from facerec.calibration.service import threshold_value
 from facerec.db.models import MAX_ID
 from facerec.errors import ValidationFailed
@@ -30,16 +30,39 @@ NUMBER_FIELDS: dict[str, Any] = {
 }
 
 
-async def _threshold(
-    state: AppState, session: Session, body: ParsedBody, query: float | None
-) -> float:
-    """The request's threshold, else the active one (calibrated or configured)."""
+# The inference routes open a database session only after inference (``in_session``), so
+# an image waiting for the inference stage holds no pooled connection (db/pool.py).
+
+
+def _requested(body: ParsedBody, query: float | None) -> float | None:
+    """The request's own threshold (body, then query), if it names one."""
     value = body.number("threshold", query, float)
     if value is None:
-        value = await run_in_threadpool(threshold_value, session=session, settings=state.settings)
+        return None
     if not 0.0 <= value <= 1.0:
         raise ValidationFailed("threshold must be between 0 and 1", field="threshold")
     return float(value)
+
+
+def _threshold(*, session: Session, state: AppState, requested: float | None) -> float:
+    """The request's threshold, else the active one (calibrated or configured)."""
+    if requested is not None:
+        return requested
+    return threshold_value(session=session, settings=state.settings)
+
+
+def _recognize(
+    *, session: Session, state: AppState, requested: float | None, **kwargs: Any
+) -> RecognizeResult:
+    chosen = _threshold(session=session, state=state, requested=requested)
+    return service.recognize(session=session, index=state.index, threshold=chosen, **kwargs)
+
+
+def _verify_person(
+    *, session: Session, state: AppState, requested: float | None, **kwargs: Any
+) -> VerifyResult:
+    chosen = _threshold(session=session, state=state, requested=requested)
+    return service.verify_person(session=session, threshold=chosen, **kwargs)
 
 
 def _required(body: ParsedBody, name: str) -> bytes:
@@ -57,7 +80,6 @@ def _required(body: ParsedBody, name: str) -> bytes:
 )
 async def recognize(
     request: Request,
-    session: SessionDep,
     state: StateDep,
     top_k: TopK = None,
     threshold: Threshold = None,
@@ -71,15 +93,10 @@ async def recognize(
         raise ValidationFailed(
             f"top_k must be between 1 and {state.settings.max_top_k}", field="top_k"
         )
-    chosen = await _threshold(state, session, body, threshold)
+    requested = _requested(body, threshold)
     analyzed = await state.runtime.run(_required(body, "file"))
-    return await run_in_threadpool(
-        service.recognize,
-        session=session,
-        index=state.index,
-        analyzed=analyzed,
-        top_k=k,
-        threshold=chosen,
+    return await in_session(
+        state, _recognize, state=state, requested=requested, analyzed=analyzed, top_k=k
     )
 
 
@@ -94,7 +111,6 @@ async def recognize(
 )
 async def verify(
     request: Request,
-    session: SessionDep,
     state: StateDep,
     threshold: Threshold = None,
     person_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
@@ -104,7 +120,7 @@ async def verify(
     body = await parse_images(
         request, names=("file1", "file2"), max_bytes=state.settings.upload.max_bytes
     )
-    chosen = await _threshold(state, session, body, threshold)
+    requested = _requested(body, threshold)
     ratio = state.settings.enrol.dominance_ratio  # the same "one clear face" rule as enrolment
     pid = body.number("person_id", person_id, int)
     if pid is not None and not 1 <= pid <= MAX_ID:
@@ -113,15 +129,19 @@ async def verify(
         raise ValidationFailed("send either file2 or person_id, not both", field="person_id")
     first = await state.runtime.run(_required(body, "file1"))
     if pid is not None:
-        return await run_in_threadpool(
-            service.verify_person,
-            session=session,
+        return await in_session(
+            state,
+            _verify_person,
+            state=state,
+            requested=requested,
             analyzed=first,
             person_id=pid,
-            threshold=chosen,
             dominance_ratio=ratio,
         )
     second = await state.runtime.run(_required(body, "file2"))
+    chosen = requested
+    if chosen is None:
+        chosen = await in_session(state, _threshold, state=state, requested=None)
     return service.verify_images(
         first=first, second=second, threshold=chosen, dominance_ratio=ratio
     )

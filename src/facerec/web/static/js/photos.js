@@ -9,18 +9,26 @@ function problemText(problem) {
   return reasons.length ? `${base} (${reasons.map((r) => t(`reason.${r}`)).join(", ")})` : base;
 }
 
-// POST every file at once; returns [{name, ok, text}] in the order given.
+function warningText(warning) {
+  const key = warning.same_image ? "warning.same_image" : "warning.looks_like";
+  return t(key, { name: warning.name, similarity: warning.similarity.toFixed(3) });
+}
+
+// POST every file at once; returns [{name, ok, text, warn}] in the order given.
 export async function enrolPhotos(personId, files, force = false) {
   const form = new FormData();
   for (const file of files) form.append("file", file, file.name);
   try {
     const answer = await postForm(`/people/${personId}/faces`, form, force ? { force: "true" } : {});
     const rejected = new Map(answer.rejected.map((r) => [r.index, r]));
+    const warned = new Map((answer.warnings || []).map((w) => [w.index, w]));
     let next = 0;
     return [...files].map((file, index) => {
       const problem = rejected.get(index);
       if (problem) return { name: file.name, ok: false, text: problemText(problem) };
       const face = answer.faces[next++];
+      const warning = warned.get(index);
+      if (warning) return { name: file.name, ok: true, warn: true, text: warningText(warning) };
       return { name: file.name, ok: true, text: t(face && face.duplicate ? "photo.duplicate" : "photo.enrolled") };
     });
   } catch (err) {
@@ -33,5 +41,5 @@ export async function enrolPhotos(personId, files, force = false) {
 
 export function outcomeList(outcomes) {
   return h("ul", { class: "outcomes", "data-testid": "photo-results", "aria-live": "polite" },
-    outcomes.map((o) => h("li", { class: o.ok ? "ok" : "bad", "data-testid": "photo-result" }, `${o.name}: ${o.text}`)));
+    outcomes.map((o) => h("li", { class: o.warn ? "warn" : o.ok ? "ok" : "bad", "data-testid": "photo-result" }, `${o.name}: ${o.text}`)));
 }

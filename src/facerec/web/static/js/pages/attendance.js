@@ -1,6 +1,6 @@
 // Attendance: today at a glance, the report with downloads, the unknown-face queue,
 // and the schedule settings.
-import { del, get, post, put, serverStatus } from "../api.js";
+import { del, get, post, put, request, serverStatus } from "../api.js";
 import { t } from "../i18n.js";
 import { h, alertBox, formatTime, labelled, statusLabel, toast } from "../ui.js";
 
@@ -106,7 +106,12 @@ function unknownSection(zone, people) {
     const assign = h("form", { class: "row" }, labelled(t("att.assignTo"), target), h("button", { type: "submit", class: "secondary" }, t("att.assign")));
     assign.addEventListener("submit", (event) => {
       event.preventDefault();
-      act(post(`/attendance/unknown/${group.group_id}/assign`, { person_id: Number(target.value) }));
+      const path = `/attendance/unknown/${group.group_id}/assign`;
+      const json = { person_id: Number(target.value) };
+      act(post(path, json).catch((err) => {  // clearly someone else: ask, then force (audited)
+        if (err.code !== "face_mismatch" || !confirm(t("att.assignAnyway"))) throw err;
+        return request("POST", path, { json, query: { force: "true" } });
+      }));
     });
     return h("li", { class: "card unknown-card", "data-testid": "unknown-card" },
       h("img", { src: `/api/v1/attendance/unknown/faces/${group.face_ids[0]}/crop`, alt: "" }),

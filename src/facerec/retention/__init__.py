@@ -1,0 +1,1 @@
+"""Retention: biometric data past its time is removed (service, lease, periodic job, CLI)."""
