@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +133,32 @@ def test_add_person_then_recognise_them(page: Page, server: str, tmp_path: Path)
     expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
     expect(page.get_by_test_id("person-photos").locator("img")).to_have_count(1)
     shot(page, "person")
+
+
+def test_person_dates_are_saved_and_their_data_downloads(page: Page, server: str) -> None:
+    status, person = call(server, "POST", "/api/v1/people", {"name": "Ada Dates"})
+    assert status == 201, person
+    page.goto(f"{server}/people/{person['id']}")
+    page.get_by_test_id("person-start-date").fill("2026-03-02")
+    page.get_by_test_id("person-end-date").fill("2026-06-30")
+    page.get_by_test_id("person-save-dates").click()
+    toast = page.locator("#toast")
+    expect(toast).to_have_text("Saved.")
+    status, stored = call(server, "GET", f"/api/v1/people/{person['id']}")
+    assert (stored["start_date"], stored["end_date"]) == ("2026-03-02", "2026-06-30")
+
+    page.get_by_test_id("person-end-date").fill("2026-01-01")  # before the start
+    page.get_by_test_id("person-save-dates").click()
+    expect(toast).to_have_attribute("data-kind", "error")
+    status, stored = call(server, "GET", f"/api/v1/people/{person['id']}")
+    assert stored["end_date"] == "2026-06-30"
+
+    with page.expect_download() as download:
+        page.get_by_test_id("person-export").click()
+    path = download.value.path()
+    with zipfile.ZipFile(path) as archive:
+        record = json.loads(archive.read("person.json"))
+    assert record["person"]["name"] == "Ada Dates"
 
 
 def test_a_stranger_is_unknown(page: Page, server: str, tmp_path: Path) -> None:

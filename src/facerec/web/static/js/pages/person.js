@@ -27,6 +27,20 @@ export async function personPage(main, { params, navigate }) {
     }
   });
 
+  const start = h("input", { type: "date", value: person.start_date || "", required: true, "data-testid": "person-start-date" });
+  const end = h("input", { type: "date", value: person.end_date || "", "data-testid": "person-end-date" });
+  const datesForm = h("form", { class: "row" }, labelled(t("person.startDate"), start), labelled(t("person.endDate"), end),
+    h("button", { type: "submit", "data-testid": "person-save-dates" }, t("person.saveDates")));
+  datesForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      person = await patch(`/people/${id}`, { start_date: start.value, end_date: end.value || null });
+      toast(t("person.saved"));
+    } catch (err) {
+      toast(err.explain(), "error");
+    }
+  });
+
   const heading = h("h1", {}, person.name);
   const grid = h("ul", { class: "photos", "data-testid": "person-photos" });
   const report = h("div", { "aria-live": "polite" });
@@ -72,6 +86,9 @@ export async function personPage(main, { params, navigate }) {
     h("label", { class: "check" }, force, ` ${t("people.force")}`),
     report,
     await scheduleChooser(id),
+    h("h2", {}, t("person.dates")),
+    datesForm,
+    h("p", {}, h("a", { href: `/api/v1/people/${id}/export`, download: "", "data-testid": "person-export" }, t("person.export"))),
     h("div", { class: "row end" }, removeButton),
   );
   loadPhotos();
