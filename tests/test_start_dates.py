@@ -4,16 +4,17 @@ attendance zone defaults to the machine's. Fixed clock in the attendance zone.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from facerec.app import create_app
 from facerec.config import Settings
-from facerec.localzone import local_zone_name
 from tests.fakes import FakeEngine, picture
 from tests.test_attendance_api import Clock
 
@@ -88,26 +89,27 @@ def test_dates_are_checked_and_can_be_changed(app_client: TestClient) -> None:
     assert (cleared.json()["start_date"], cleared.json()["end_date"]) == ("2026-11-20", None)
 
 
-def test_the_zone_defaults_to_the_machines(tmp_path: Path) -> None:
-    link = tmp_path / "localtime"
-    link.symlink_to("/usr/share/zoneinfo/America/Chicago")
-    nothing = tmp_path / "absent"
-    assert local_zone_name(environ={"TZ": "Europe/Paris"}, localtime=link) == "Europe/Paris"
-    assert local_zone_name(environ={"TZ": ":Asia/Tokyo"}, localtime=link) == "Asia/Tokyo"
-    # An unknown TZ is skipped, then /etc/timezone, then the zone /etc/localtime links to.
-    zone_file = tmp_path / "timezone"
-    zone_file.write_text("Africa/Cairo\n")
-    assert (
-        local_zone_name(environ={"TZ": "Mars/Base"}, localtime=link, timezone_file=zone_file)
-        == "Africa/Cairo"
+def _zone_in_a_fresh_process(**env: str) -> str:
+    """``attendance.timezone`` as a new process with ``env`` sees it (the machine's zone is
+    read once per process)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("TZ", "FACEREC_ATTENDANCE__TIMEZONE")}
+    code = "from facerec.config import Settings; print(Settings().attendance.timezone)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert local_zone_name(environ={}, localtime=link, timezone_file=nothing) == "America/Chicago"
-    assert local_zone_name(environ={}, localtime=nothing, timezone_file=nothing) == "UTC"
+    return done.stdout.strip()
 
 
-def test_the_setting_overrides_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "Europe/Paris")
-    monkeypatch.delenv("FACEREC_ATTENDANCE__TIMEZONE", raising=False)
-    assert Settings().attendance.timezone == "Europe/Paris"
-    monkeypatch.setenv("FACEREC_ATTENDANCE__TIMEZONE", "Asia/Shanghai")
-    assert Settings().attendance.timezone == "Asia/Shanghai"
+def test_the_zone_defaults_to_the_machines() -> None:
+    assert _zone_in_a_fresh_process(TZ="Europe/Paris") == "Europe/Paris"
+    assert _zone_in_a_fresh_process(TZ=":Asia/Tokyo") == "Asia/Tokyo"
+    assert _zone_in_a_fresh_process(TZ="America/Chicago") == "America/Chicago"
+
+
+def test_the_setting_overrides_the_machines_zone() -> None:
+    zone = _zone_in_a_fresh_process(TZ="Europe/Paris", FACEREC_ATTENDANCE__TIMEZONE="Asia/Shanghai")
+    assert zone == "Asia/Shanghai"

@@ -12,15 +12,26 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import tzlocal
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from facerec.localzone import local_zone_name
 
 # Chosen on LFW-dev for the shipped recipe (grey HOG + CNN fallback, mirror-averaged
 # descriptors): every different-person pair, per-comparison FAR 0.05%; see
 # docs/THRESHOLD.md and bench/lfw_threshold.py. (Without the mirror, tta=none: 0.931.)
 DEFAULT_MATCH_THRESHOLD = 0.934
+
+
+def machine_zone() -> str:
+    """The machine's IANA time zone, else ``UTC``.
+
+    ``tzlocal`` reads ``TZ``, then the system's setting (``/etc/timezone``,
+    ``/etc/localtime``; macOS and Windows have their own), once per process."""
+    try:
+        name = tzlocal.get_localzone_name()
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return "UTC"
+    return name or "UTC"
 
 
 class DetectorSettings(BaseModel):
@@ -117,9 +128,9 @@ class EnrolSettings(BaseModel):
 class AttendanceSettings(BaseModel):
     """Check-in rules."""
 
-    timezone: str = Field(default_factory=local_zone_name)
+    timezone: str = Field(default_factory=machine_zone)
     """Days, schedules and reports are in this IANA time zone; times are stored in UTC.
-    Default: the machine's zone (``TZ``, ``/etc/timezone``, ``/etc/localtime``), else UTC."""
+    Default: the machine's zone (``tzlocal``: ``TZ``, then the system setting), else UTC."""
     dedupe_minutes: int = Field(5, ge=0, le=24 * 60)
     """A person seen again within this many minutes is answered ``duplicate``."""
     unknown_group_threshold: float | None = Field(None, ge=0.0, le=1.0)
