@@ -55,7 +55,12 @@ def server(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     with tempfile.TemporaryDirectory(prefix="facerec-overload-") as tmp:
         port = free_port()
         facerec = Path(sys.executable).with_name("facerec")
-        full = {**os.environ, "FACEREC_DATA_DIR": str(Path(tmp) / "data"), **env}
+        full = {
+            "FACEREC_AUTH__ENABLED": "false",  # loopback only; unless the caller's env says
+            **os.environ,
+            "FACEREC_DATA_DIR": str(Path(tmp) / "data"),
+            **env,
+        }
         log = (Path(tmp) / "server.log").open("wb")
         command = [str(facerec), "serve", "--host", "127.0.0.1", "--port", str(port)]
         process = subprocess.Popen(command, env=full, stdout=log, stderr=subprocess.STDOUT)

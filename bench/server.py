@@ -184,6 +184,7 @@ def started_server(engine: str, workers: int = 1) -> Iterator[tuple[str, int]]:
             max(1, (os.cpu_count() or 1) // workers)
         )  # threads per worker: no oversubscription
         env = {
+            "FACEREC_AUTH__ENABLED": "false",  # loopback only; unless the caller's env says
             **os.environ,
             "FACEREC_DATA_DIR": str(data_dir),
             "FACEREC_ENGINE": engine,

@@ -45,6 +45,7 @@ def settings(tmp_path: Path) -> Settings:
         match_threshold=0.8,
         enrol={"min_face_px": 0, "min_sharpness": 0},
         attendance={"timezone": os.environ.get("FACEREC_ATTENDANCE__TIMEZONE", TEST_ZONE)},
+        auth={"enabled": False},  # access control has its own tests (test_permissions...)
     )
 
 

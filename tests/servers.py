@@ -35,14 +35,22 @@ class Reply:
     """The process that answered (the ``X-FaceRec-Worker`` header)."""
 
 
-def send(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
-    """One JSON request on a fresh connection (so the kernel picks a worker for it)."""
+def send(
+    base: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """One JSON request on a fresh connection (so the kernel picks a worker for it);
+    ``headers`` adds e.g. ``Authorization``."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         base + path,
         data=data,
         method=method,
-        headers={"content-type": "application/json", "connection": "close"},
+        headers={"content-type": "application/json", "connection": "close", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -54,9 +62,16 @@ def send(base: str, method: str, path: str, body: dict[str, Any] | None = None) 
         return Reply(exc.code, json.loads(exc.read() or b"null"), worker)
 
 
-def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def call(
+    base: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """One JSON request on a fresh connection; ``(status, parsed body)``."""
-    reply = send(base, method, path, body)
+    reply = send(base, method, path, body, headers=headers)
     return reply.status, reply.body
 
 
@@ -69,6 +84,7 @@ def from_every_worker(
     workers: int,
     each: int = 2,
     timeout: float = 120.0,
+    headers: dict[str, str] | None = None,
 ) -> dict[int, list[Reply]]:
     """Send the same request until every one of ``workers`` processes has answered it at
     least ``each`` times; the replies by worker.
@@ -85,7 +101,9 @@ def from_every_worker(
             assert time.monotonic() < deadline, (
                 f"only workers {sorted(replies)} answered {path} within {timeout} s"
             )
-            batch = list(pool.map(lambda _: send(base, method, path, body), range(4)))
+            batch = list(
+                pool.map(lambda _: send(base, method, path, body, headers=headers), range(4))
+            )
             for reply in batch:
                 replies.setdefault(reply.worker, []).append(reply)
     assert len(replies) == workers, f"{len(replies)} workers answered, expected {workers}"
@@ -103,7 +121,12 @@ class ServerProcess:
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"server-{self.port}.log"
-        self.env = {**os.environ, "FACEREC_DATA_DIR": str(data_dir), **(env or {})}
+        self.env = {
+            **os.environ,
+            "FACEREC_DATA_DIR": str(data_dir),
+            "FACEREC_AUTH__ENABLED": "false",  # unless ``env`` says otherwise
+            **(env or {}),
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:

@@ -170,7 +170,11 @@ def test_too_large_uploads_are_413(tmp_path: Path) -> None:
     from facerec.app import create_app
     from tests.fakes import FakeEngine
 
-    small = Settings(data_dir=tmp_path, upload={"max_bytes": 30_000, "max_pixels": 200 * 200})
+    small = Settings(
+        data_dir=tmp_path,
+        upload={"max_bytes": 30_000, "max_pixels": 200 * 200},
+        auth={"enabled": False},
+    )
     with TestClient(create_app(small, engine=FakeEngine())) as client:
         noise = np.random.default_rng(0).integers(0, 255, (150, 150, 3), dtype=np.uint8)
         big_file = io.BytesIO()

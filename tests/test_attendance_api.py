@@ -196,7 +196,7 @@ def test_dismissed_unknowns_leave_the_queue_and_their_crops(
     assert not any(settings.crops_dir.rglob("*.jpg"))
     audit = app_client.get(f"{API}/audit").json()["items"]
     assert audit[0]["action"] == "dismiss_unknown"
-    assert audit[0]["actor"] == "lin"
+    assert audit[0]["actor"] == "local:local"  # the caller (auth off here), never X-Actor
 
 
 def _week(client: TestClient, clock: Clock) -> tuple[int, int]:
@@ -300,8 +300,8 @@ def test_corrections_are_audited(app_client: TestClient, clock: Clock) -> None:
     )
     audit = app_client.get(f"{API}/audit").json()["items"]
     assert [(a["action"], a["reason"], a["actor"]) for a in audit[:2]] == [
-        ("delete_event", "wrong person", "admin"),
-        ("add_event", "camera offline", "manager"),
+        ("delete_event", "wrong person", "local:local"),
+        ("add_event", "camera offline", "local:local"),  # X-Actor: manager, ignored
     ]
     assert audit[0]["details"]["person_id"] == pid
     bad = app_client.post(

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from facerec.auth.principal import SYSTEM
 from facerec.calibration import service
 from facerec.calibration.models import AppSetting, Calibration
 from facerec.calibration.service import calibrate, set_threshold
@@ -99,7 +100,7 @@ def _looks(report: Calibration) -> list[tuple[str, str, float]]:
 
 def test_a_stored_threshold_is_kept_in_steps_of_0_0001(engine: Engine, settings: Settings) -> None:
     with Session(engine) as session:
-        out = set_threshold(session=session, settings=settings, threshold=0.912349)
+        out = set_threshold(session=session, settings=settings, threshold=0.912349, actor=SYSTEM)
     assert (out.active_threshold, out.source) == (0.9123, "calibrated")
     with Session(engine) as session:
         stored = session.get(AppSetting, service.THRESHOLD_KEY)

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.models  # the command loads the configured (real) engin
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("FACEREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FACEREC_AUTH__ENABLED", "false")  # _threshold asks without a key
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
@@ -58,7 +59,14 @@ def test_calibrate_apply_stores_the_recommended_threshold(runner: CliRunner) -> 
     assert "not applied" in refused.output
     assert _threshold()["source"] == "settings"
 
-    applied = runner.invoke(app, ["calibrate", "--apply", "--target-far", "0.05"])
+    # 0.8625 is below the floor (auth.threshold_floor 0.9; 33 pairs cannot calibrate
+    # the safe value): it needs --force
+    risky = runner.invoke(app, ["calibrate", "--apply", "--target-far", "0.05"])
+    assert risky.exit_code == 1
+    assert "risky_threshold" in risky.output
+    assert _threshold()["source"] == "settings"
+
+    applied = runner.invoke(app, ["calibrate", "--apply", "--target-far", "0.05", "--force"])
     assert applied.exit_code == 0, applied.output
     said = " ".join(applied.output.split())  # as wrapped at any terminal width
     assert "6 people, 9 faces: 33 different-person pairs, 3 same-person pairs" in said

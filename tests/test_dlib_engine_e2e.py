@@ -30,7 +30,12 @@ Tta = Literal["none", "mirror"]
 
 
 def _app(data_dir: Path, engine: Literal["onnx", "dlib"], tta: Tta = "mirror") -> TestClient:
-    settings = Settings(data_dir=data_dir, engine=engine, inference=InferenceSettings(tta=tta))
+    settings = Settings(
+        data_dir=data_dir,
+        engine=engine,
+        inference=InferenceSettings(tta=tta),
+        auth={"enabled": False},
+    )
     return TestClient(create_app(settings))
 
 

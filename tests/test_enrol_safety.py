@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from facerec.app import build_state, close_state
+from facerec.auth.principal import SYSTEM
 from facerec.config import EnrolSettings, Settings
 from facerec.faces.models import Face, Image
 from facerec.faces.service import enrol_face
@@ -44,13 +45,14 @@ def _enrol(state: AppState, person_id: int, data: bytes, store: ImageStore | Non
             analyzed=analyzed,
             gates=EnrolSettings(),
             force=True,
+            actor=SYSTEM,
         )
     return duplicate
 
 
 def _new_person(state: AppState, name: str = "P") -> int:
     with Session(state.db, expire_on_commit=False) as session:
-        return create_person(session=session, person_in=PersonCreate(name=name)).id
+        return create_person(session=session, person_in=PersonCreate(name=name), actor=SYSTEM).id
 
 
 def test_parallel_identical_uploads_store_one_face(state: AppState) -> None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from facerec.auth.principal import SYSTEM
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
 from facerec.faces.models import Face
@@ -49,7 +50,13 @@ def _enrol(engine: Engine, store: ImageStore, person_id: int) -> Face:
     image, face = _analyzed()
     with Session(engine, expire_on_commit=False) as session:
         row, duplicate = add_face(
-            session=session, store=store, person_id=person_id, data=DATA, image=image, face=face
+            session=session,
+            store=store,
+            person_id=person_id,
+            data=DATA,
+            image=image,
+            face=face,
+            actor=SYSTEM,
         )
     assert not duplicate
     return row

@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, text
 
+from facerec.auth.principal import SYSTEM
 from facerec.config import EnrolSettings, Settings
 from facerec.errors import LowQuality, MultipleFaces, NoFace, NotFound
 from facerec.faces.models import Face
@@ -94,7 +95,13 @@ def _add(
     image = AnalyzedImage(width=size[0], height=size[1], faces=[face], model="fake-m", format="PNG")
     with Session(engine, expire_on_commit=False) as session:
         row, duplicate = add_face(
-            session=session, store=store, person_id=person_id, data=data, image=image, face=face
+            session=session,
+            store=store,
+            person_id=person_id,
+            data=data,
+            image=image,
+            face=face,
+            actor=SYSTEM,
         )
         session.refresh(row)  # a duplicate comes back expired by the rollback
     return row, duplicate
@@ -159,6 +166,7 @@ def test_enrol_face_applies_the_gates_unless_forced(db: Engine, store: ImageStor
             data=data,
             analyzed=analyzed,
             gates=EnrolSettings(),  # min_face_px 64
+            actor=SYSTEM,
         )
     assert caught.value.details["reasons"] == ["too_small"]
     assert _rows(db, "SELECT id FROM faces") == []
@@ -172,6 +180,7 @@ def test_enrol_face_applies_the_gates_unless_forced(db: Engine, store: ImageStor
             analyzed=analyzed,
             gates=EnrolSettings(),
             force=True,
+            actor=SYSTEM,
         )
     assert not duplicate
     assert _rows(db, "SELECT id, person_id FROM faces") == [(row.id, 1)]
@@ -290,7 +299,7 @@ def test_adds_and_deletes_are_logged_with_their_generations(db: Engine, store: I
     duplicate = _add(db, store, 2, _png(100, 100, tint=3), _face((10, 10, 90, 90)))
     assert duplicate[1]  # nothing logged for it
     with Session(db) as session:
-        delete_face(session=session, store=store, face_id=a.id or -1)
+        delete_face(session=session, store=store, face_id=a.id or -1, actor=SYSTEM)
     with Session(db) as session:
         faces = [get_face(session=session, face_id=f.id or -1) for f in (b, c)]
         delete_faces(session=session, faces=faces)
@@ -337,11 +346,11 @@ def test_a_shared_image_keeps_its_file_until_its_last_face_goes(
     second, _ = _add(db, store, 2, data, _face((10, 10, 90, 90)))
     (path,) = _files(store)
     with Session(db) as session:
-        delete_face(session=session, store=store, face_id=first.id or -1)
+        delete_face(session=session, store=store, face_id=first.id or -1, actor=SYSTEM)
     assert _files(store) == [path]
     assert _rows(db, "SELECT path FROM images") == [(path,)]
     with Session(db) as session:
-        delete_face(session=session, store=store, face_id=second.id or -1)
+        delete_face(session=session, store=store, face_id=second.id or -1, actor=SYSTEM)
     assert _files(store) == []
     assert _rows(db, "SELECT path FROM images") == []
 

@@ -3,6 +3,8 @@
 The operations are read from the schema when the tests are collected, so routes added
 later are fuzzed too. Each operation gets schema-conforming and schema-violating cases;
 generation is derandomized (the same cases on every run) and bounded per operation.
+Two passes: access control off (every route reached), and on with an admin API key, so
+the credential checks, and the users, keys, devices and audit routes, are fuzzed too.
 """
 
 from __future__ import annotations
@@ -23,10 +25,18 @@ from schemathesis.schemas import BaseSchema
 
 from facerec.app import create_app
 from facerec.config import Settings
+from facerec.db.engine import make_engine
+from facerec.db.migrate import upgrade
+from facerec.db.models import utcnow
+from tests import credentials
 from tests.fakes import FakeEngine
 
 EXAMPLES = 100
 """Generated cases per operation, valid and invalid by the schema (~1 min in all)."""
+AUTH_EXAMPLES = 30
+"""The same with access control on (the routes behind the gate were fuzzed above)."""
+ADMIN_KEY_ID = 987_654_321
+"""Far from the small ids the fuzzer tries first: it should not revoke its own key."""
 ZONE = "Pacific/Kiritimati"
 """UTC+14: local days near the ends of the calendar overflow here first."""
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -34,12 +44,14 @@ METHODS = ("get", "put", "post", "delete", "patch")
 pytestmark = pytest.mark.slow
 
 
-def _settings(data_dir: Path) -> Settings:
+def _settings(data_dir: Path, *, auth: bool = False) -> Settings:
+    limits = {"key_requests_per_minute": 10**9}  # fuzzing is not abuse
     return Settings(
         data_dir=data_dir,
         match_threshold=0.8,
         enrol={"min_face_px": 0, "min_sharpness": 0},
         attendance={"timezone": ZONE},
+        auth={"enabled": auth, **limits},
     )
 
 
@@ -57,6 +69,26 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseSchema
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
     finally:
         asgi.shutdown_lifespans()  # schemathesis keeps the app started until told so
+
+
+@pytest.fixture(scope="module")
+def auth_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BaseSchema, str]]:
+    """Access control on; an admin API key made in the database before the app starts."""
+    data = tmp_path_factory.mktemp("fuzz-auth") / "data"
+    settings = _settings(data, auth=True)
+    data.mkdir(parents=True)
+    upgrade(settings.db_url, lock_dir=data)
+    db = make_engine(settings.db_url)
+    try:
+        now = utcnow()
+        key = credentials.api_key(db, name="fuzz", role="admin", now=now, key_id=ADMIN_KEY_ID)
+    finally:
+        db.dispose()
+    app = create_app(settings, engine=FakeEngine())
+    try:
+        yield schemathesis.openapi.from_asgi("/openapi.json", app), key
+    finally:
+        asgi.shutdown_lifespans()
 
 
 def test_every_route_is_fuzzed() -> None:
@@ -87,3 +119,34 @@ def test_no_input_is_a_server_error(fuzz_schema: BaseSchema, label: str) -> None
         case.call_and_validate(checks=[not_a_server_error])
 
     fuzz()
+
+
+@pytest.mark.parametrize("label", _operations())
+def test_no_input_is_a_server_error_with_auth(
+    auth_schema: tuple[BaseSchema, str], label: str
+) -> None:
+    schema, key = auth_schema
+    operation = schema.find_operation_by_label(label)
+    assert operation is not None, label
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
+    statuses: set[int] = set()
+
+    @given(case=cases)
+    @hypothesis_settings(
+        max_examples=AUTH_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case: schemathesis.Case[Any]) -> None:
+        response = case.call_and_validate(
+            headers={"Authorization": f"Bearer {key}"}, checks=[not_a_server_error]
+        )
+        statuses.add(response.status_code)
+
+    fuzz()
+    assert statuses - {401, 403}, f"{label}: the admin key never got past the gate"

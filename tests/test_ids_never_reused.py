@@ -82,12 +82,18 @@ def _schedule(conn: sqlite3.Connection, n: int) -> int:
 
 
 def _audit(conn: sqlite3.Connection, n: int) -> int:
+    table = "audit_log" if _has_table(conn, "audit_log") else "attendance_audit"  # 0005 renames
     return _insert(
         conn,
-        "INSERT INTO attendance_audit (time, actor, action, entity, reason, details) "
+        f"INSERT INTO {table} (time, actor, action, entity, reason, details) "
         "VALUES (?, 'a', 'x', 'y', '', '{}')",
         (NOW,),
     )
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(query, (name,)).fetchone() is not None
 
 
 TABLES: dict[str, Insert] = {
@@ -97,8 +103,10 @@ TABLES: dict[str, Insert] = {
     "attendance_events": _event,
     "unknown_faces": _unknown,
     "attendance_schedules": _schedule,
-    "attendance_audit": _audit,
+    "audit_log": _audit,
 }
+BEFORE_0005 = {"audit_log": "attendance_audit"}
+"""Tables whose name at 0003 was another."""
 
 
 def _connect(db: Path) -> sqlite3.Connection:
@@ -135,9 +143,9 @@ def old_db(tmp_path: Path) -> tuple[Path, dict[str, list[int]]]:
     with _connect(db) as conn:
         for table, insert in TABLES.items():
             ids = [insert(conn, 10 + i) for i in range(3)]
-            conn.execute(f"DELETE FROM {table} WHERE id = ?", (ids[1],))
+            conn.execute(f"DELETE FROM {BEFORE_0005.get(table, table)} WHERE id = ?", (ids[1],))
         for table in TABLES:
-            rows = conn.execute(f"SELECT id FROM {table}").fetchall()
+            rows = conn.execute(f"SELECT id FROM {BEFORE_0005.get(table, table)}").fetchall()
             kept[table] = sorted(row[0] for row in rows)
         conn.execute(
             "INSERT INTO attendance_person_schedules (person_id, schedule_id) VALUES (?, ?)",

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from facerec.app import create_app
+from facerec.auth.principal import SYSTEM
 from facerec.config import PrivacySettings, Settings
 from facerec.db.engine import make_engine
 from facerec.faces.storage import ImageStore
@@ -168,9 +169,9 @@ def test_reports_keep_the_days_up_to_the_removal(history: History) -> None:
 def test_the_removal_is_audited(history: History) -> None:
     client, name = history.client, history.name
     history.remove()
-    entry = client.get(f"{API}/attendance/audit").json()["items"][0]
+    entry = client.get(f"{API}/audit").json()["items"][0]
     assert {k: entry[k] for k in ("actor", "action", "entity", "entity_id")} == {
-        "actor": "hr.zhang",
+        "actor": "local:local",  # the caller (auth off here); X-Actor hr.zhang is ignored
         "action": "delete",
         "entity": "person",
         "entity_id": history.ann_id,
@@ -220,7 +221,7 @@ def test_files_are_deleted_only_after_the_commit(settings: Settings, clock: Cloc
             now=clock.now,
             today=clock.now.date(),
             names="keep",
-            actor="test",
+            actor=SYSTEM,
         )
     assert (images.deleted, crops.deleted) == (3, 3)
 

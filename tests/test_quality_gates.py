@@ -45,7 +45,9 @@ def test_several_reasons_at_once() -> None:
 
 @pytest.fixture
 def strict(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path / "data", match_threshold=0.8)  # default gates
+    settings = Settings(  # default gates
+        data_dir=tmp_path / "data", match_threshold=0.8, auth={"enabled": False}
+    )
     with TestClient(create_app(settings, engine=FakeEngine())) as client:
         yield client
 
@@ -70,7 +72,7 @@ def test_api_reports_the_reason_and_force_overrides(strict: TestClient) -> None:
 def test_real_photos_pass_and_degraded_ones_fail(
     settings: Settings, real_engine: FaceEngine
 ) -> None:
-    real = Settings(data_dir=settings.data_dir)
+    real = Settings(data_dir=settings.data_dir, auth={"enabled": False})
     photo = Image.open(io.BytesIO(hopper_bytes())).convert("RGB")
 
     def jpeg(image: Image.Image) -> bytes:

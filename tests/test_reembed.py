@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from facerec.app import build_state, close_state
+from facerec.auth.principal import SYSTEM
 from facerec.config import EnrolSettings, Settings
 from facerec.faces.models import Face, Image
 from facerec.faces.reembed import reembed_faces, stale_faces
@@ -33,7 +34,7 @@ def _enrol(state: AppState, name: str, colour: tuple[int, int, int]) -> int:
     data = picture([(colour, 80)])
     analyzed = state.runtime.analyze(data)
     with Session(state.db, expire_on_commit=False) as session:
-        person = create_person(session=session, person_in=PersonCreate(name=name))
+        person = create_person(session=session, person_in=PersonCreate(name=name), actor=SYSTEM)
         face, _ = enrol_face(
             session=session,
             store=state.store,
@@ -42,6 +43,7 @@ def _enrol(state: AppState, name: str, colour: tuple[int, int, int]) -> int:
             analyzed=analyzed,
             gates=EnrolSettings(),
             force=True,
+            actor=SYSTEM,
         )
     assert face.id is not None
     return face.id

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from facerec.app import build_state, close_state, create_app
 from facerec.attendance.crops import CropStore
-from facerec.attendance.models import AttendanceEvent, AuditEntry, UnknownFace
+from facerec.attendance.models import AttendanceEvent, UnknownFace
+from facerec.audit.models import AuditEntry
 from facerec.calibration.models import AppSetting
 from facerec.cli import CliContext, app
 from facerec.config import RetentionSettings, Settings, get_settings
@@ -155,7 +156,7 @@ def test_old_checkin_crops_go_the_events_and_newer_crops_stay(
         events = session.exec(select(AttendanceEvent)).all()
         assert len(events) == 7  # the attendance record stays
         audit = session.exec(select(AuditEntry)).all()
-    assert [(a.actor, a.action, a.time) for a in audit] == [("retention", "retention", now)]
+    assert [(a.actor, a.action, a.time) for a in audit] == [("system:system", "retention", now)]
     assert audit[0].details["checkin_crops"] == 3
 
     again = _run(db, crops, settings.retention, now)

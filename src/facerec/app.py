@@ -17,16 +17,25 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from facerec import __version__
+from facerec.api.cors import add_cors
+from facerec.api.docs import mount_docs
 from facerec.api.errors import install_error_handlers
 from facerec.api.health import probes
 from facerec.api.health import router as health_router
 from facerec.api.json_depth import JsonDepthLimit
 from facerec.api.limits import BodyLimit
 from facerec.api.request_id import RequestId
+from facerec.api.security_headers import SecurityHeaders
 from facerec.api.unhandled import UnhandledErrors
 from facerec.api.worker import WorkerHeader
 from facerec.attendance.crops import CropStore
 from facerec.attendance.views import router as attendance_router
+from facerec.audit.context import ClientAddress
+from facerec.audit.views import router as audit_router
+from facerec.auth.deps import check_every_route_declares
+from facerec.auth.devices_views import router as devices_router
+from facerec.auth.keys_views import router as keys_router
+from facerec.auth.views import auth_router, users_router
 from facerec.calibration.views import router as calibration_router
 from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
@@ -131,13 +140,19 @@ def create_app(
         description="Self-hosted face recognition: people registry, 1:N recognition "
         "(strangers are unknown), 1:1 verification.",
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves them without a CDN
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(JsonDepthLimit)
     app.add_middleware(BodyLimit, limit=settings.upload.request_bytes)  # inside the others
     app.add_middleware(UnhandledErrors)  # catches what the ones above raise, too
+    app.add_middleware(ClientAddress)  # the audit log's address (audit/context.py)
     app.add_middleware(RequestId)  # every log line of a request, its 500 included, has its id
     app.add_middleware(WorkerHeader)
+    add_cors(app, settings.auth.cors_origins)  # only when origins are listed
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, a 500 or a preflight too
     api = APIRouter(prefix=API_PREFIX)
     routers = (
         people_router,
@@ -146,11 +161,18 @@ def create_app(
         recognition_router,
         attendance_router,
         calibration_router,
+        keys_router,
+        devices_router,
+        auth_router,
+        users_router,
+        audit_router,
     )
     for router in (*routers, health_router, probes):
         api.include_router(router)
     app.include_router(api)
     app.include_router(probes, include_in_schema=False)  # also at the root, for orchestrators
 
+    mount_docs(app)
     mount_web(app)
+    check_every_route_declares(app)  # a route that names no permission is a start-up error
     return app

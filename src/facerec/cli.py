@@ -20,10 +20,13 @@ from rich.table import Table
 from sqlmodel import Session
 
 from facerec.app import build_state, close_state
+from facerec.auth.keys_cli import keys_app
+from facerec.auth.users_cli import announce_setup, users_app
 from facerec.calibration.models import Calibration
 from facerec.calibration.service import threshold_value
+from facerec.cli_support import cli_session
 from facerec.config import Settings, get_settings
-from facerec.db.engine import lock_for_write, make_engine
+from facerec.db.engine import lock_for_write
 from facerec.db.migrate import upgrade
 from facerec.db.models import utcnow
 from facerec.doctor import DoctorReport, doctor_for
@@ -46,6 +49,8 @@ app.add_typer(index_app, name="index")
 app.add_typer(db_app, name="db")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(retention_app, name="retention")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 console = Console()
 ReportFormat = Literal["csv", "xlsx", "json"]
 
@@ -72,18 +77,6 @@ def _state() -> Iterator[AppState]:
         close_state(state)
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
-    settings = get_settings()
-    upgrade(settings.db_url, lock_dir=settings.data_dir)
-    engine = make_engine(settings.db_url)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def _fail(exc: FaceRecError) -> None:
     console.print(f"[red]error[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
     raise typer.Exit(1)
@@ -91,11 +84,13 @@ def _fail(exc: FaceRecError) -> None:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Start the HTTP server (default http://127.0.0.1:8000, data in ./data)."""
+    from facerec.auth.exposure import check_exposure
     from facerec.serving import serve as run_server
 
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
@@ -103,8 +98,14 @@ def serve(
             os.environ[f"FACEREC_{name}"] = str(value)
     get_settings.cache_clear()
     settings = get_settings()
+    try:
+        check_exposure(settings)  # before anything is written (run_server checks again)
+    except FaceRecError as exc:
+        _fail(exc)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url, lock_dir=settings.data_dir)
+    if settings.auth.enabled:  # before the workers: one valid set-up link, printed once
+        announce_setup(settings, _context(ctx).clock())
     run_server(settings)
 
 
@@ -209,7 +210,7 @@ def people_list(
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """List people with their face counts."""
-    with _session() as session:
+    with cli_session() as session:
         page = people.list_people(session=session, q=q, offset=offset, limit=limit)
     table = Table("id", "name", "external id", "faces", "created")
     for p in page.items:
@@ -225,7 +226,7 @@ def people_show(person_id: int) -> None:
     """One person and their faces."""
     from facerec.faces.service import list_faces
 
-    with _session() as session:
+    with cli_session() as session:
         try:
             person = people.read_person(session=session, person_id=person_id)
             faces = list_faces(session=session, person_id=person_id)
@@ -244,17 +245,18 @@ def people_delete(
     ctx: typer.Context,
     person_id: int,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
-    actor: Annotated[str, typer.Option(help="Who removes them (audit log)")] = "cli",
 ) -> None:
-    """Remove a person: faces, photos and crops are erased; attendance stays (audited)."""
+    """Remove a person: faces, photos and crops are erased; attendance stays (audited as
+    ``system:cli:<os user>``)."""
     from zoneinfo import ZoneInfo
 
+    from facerec.audit import cli_actor
     from facerec.faces.storage import ImageStore
     from facerec.people.removal import remove_person
 
     settings = get_settings()
     now = _context(ctx).clock()
-    with _session() as session:
+    with cli_session() as session:
         try:
             person = people.read_person(session=session, person_id=person_id)
             if not yes:
@@ -267,7 +269,7 @@ def people_delete(
                 now=now,
                 today=now.astimezone(ZoneInfo(settings.attendance.timezone)).date(),
                 names=settings.privacy.removed_person_name,
-                actor=actor,
+                actor=cli_actor(),
             )
         except FaceRecError as exc:
             _fail(exc)
@@ -282,7 +284,7 @@ def people_delete(
 def index_rebuild() -> None:
     """Tell every running worker to reload its index from the database (this also
     empties the change log, which otherwise grows with every enrolment and deletion)."""
-    with _session() as session:
+    with cli_session() as session:
         lock_for_write(session)
         generation, dropped = request_rebuild(session)
         session.commit()
@@ -374,11 +376,17 @@ def calibrate(
         float, typer.Option(min=1e-6, max=0.5, help="Per-comparison FAR")
     ] = 0.0005,
     apply: Annotated[bool, typer.Option("--apply", help="Store the recommended threshold")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even below the safe value (audited)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Measure the threshold trade-off on the enrolled gallery; optionally make it active."""
+    """Measure the threshold trade-off on the enrolled gallery; optionally make it active
+    (a value below the safe one, calibrated for FAR 0.05%, needs --force; audited as
+    ``system:cli:<os user>``)."""
+    from facerec.audit import cli_actor
+    from facerec.calibration.safety import apply_threshold
     from facerec.calibration.service import calibrate as run_calibration
-    from facerec.calibration.service import set_threshold
 
     with _state() as state, Session(state.db) as session:
         report = run_calibration(
@@ -397,9 +405,18 @@ def calibrate(
                     "[red]not applied[/red]: the gallery is too small to measure that FAR"
                 )
                 raise typer.Exit(1)
-            stored = set_threshold(
-                session=session, settings=state.settings, threshold=report.recommended_threshold
-            )
+            try:
+                stored = apply_threshold(
+                    session=session,
+                    settings=state.settings,
+                    model=state.runtime.model,
+                    threshold=report.recommended_threshold,
+                    actor=cli_actor(),
+                    force=force,
+                )
+            except FaceRecError as exc:
+                _fail(exc)
+                return
             console.print(f"active threshold is now {stored.active_threshold}")
 
 
@@ -446,7 +463,7 @@ def attendance_report(
     from facerec.attendance.reports import build_report
 
     settings = get_settings()
-    with _session() as session:
+    with cli_session() as session:
         try:
             report = build_report(
                 session=session,

@@ -189,6 +189,30 @@ class LogSettings(BaseModel):
         return value.upper() if info.field_name == "level" else value.lower()
 
 
+class AuthSettings(BaseModel):
+    """Access control (docs/ARCHITECTURE.md, "Access control")."""
+
+    enabled: bool = True
+    """Off only for a server on a loopback address (refused at start-up otherwise): every
+    caller is then the ``local`` principal with every permission."""
+    public_url: str | None = None
+    """The address browsers use (``https://facerec.example.org``), when it is not the one
+    the server binds: set-up and pairing links, and the origin cookie writes must come from."""
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(12, ge=1, le=24 * 30)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    """``auto``: the session cookie is ``Secure`` when the request came over HTTPS."""
+    cors_origins: list[str] = []
+    """Other origins whose pages may call the API with a key (never with the cookie)."""
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    """Failed logins (per account, and per client address x 4) before a lock."""
+    login_lock_minutes: int = Field(15, ge=1, le=24 * 60)
+    key_requests_per_minute: int = Field(600, ge=1)
+    device_requests_per_minute: int = Field(240, ge=1)
+    threshold_floor: float = Field(0.9, ge=0.0, le=1.0)
+    """Without a calibration, a match threshold below this needs an admin and ``force``."""
+
+
 class Settings(BaseSettings):
     """Everything FaceRec can be told from the outside."""
 
@@ -218,6 +242,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     privacy: PrivacySettings = PrivacySettings()
     log: LogSettings = LogSettings()
+    auth: AuthSettings = AuthSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -14,9 +14,15 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 │   └── NoEnrolledFaces        a person with no face to compare against
 ├── NotFound                   an id that does not exist (404)
 ├── Conflict                   e.g. a duplicate external_id (409)
-│   └── FaceMismatch           a photo clearly of someone else than the person (409)
+│   ├── FaceMismatch           a photo clearly of someone else than the person (409)
+│   └── RiskyThreshold         a match threshold below the safe value, without force (409)
+├── AccessError
+│   ├── Unauthenticated        no valid credential (401); DeviceRevoked for a revoked kiosk
+│   ├── Forbidden              not allowed (403)
+│   └── RateLimited            too many requests or failed logins (429, Retry-After)
 ├── Busy                       inference queue full, retry later (503)
-└── NotReady                   models or database unavailable (503)
+├── NotReady                   models or database unavailable (503)
+└── UnsafeSetup                a start-up the server refuses (auth off on an open address)
 """
 
 from __future__ import annotations
@@ -94,9 +100,54 @@ class FaceMismatch(Conflict):
     code = "face_mismatch"
 
 
+class RiskyThreshold(Conflict):
+    """A match threshold below the safe value (the calibration's, else the configured
+    floor) needs an admin's explicit ``force``; details say the FAR it would mean."""
+
+    code = "risky_threshold"
+
+
 class Busy(FaceRecError):
     code = "busy"
 
 
+class AccessError(FaceRecError):
+    """Who is calling, and what they may do (401, 403, 429)."""
+
+    code = "access_error"
+
+
+class Unauthenticated(AccessError):
+    """No credential, or one that is unknown, expired or revoked (401)."""
+
+    code = "unauthenticated"
+
+
+class DeviceRevoked(Unauthenticated):
+    """A kiosk's token was revoked: the kiosk says so and stops (401)."""
+
+    code = "device_revoked"
+
+
+class Forbidden(AccessError):
+    """A valid credential without the permission the route needs, or a cookie-authenticated
+    write from another origin (403)."""
+
+    code = "forbidden"
+
+
+class RateLimited(AccessError):
+    """Too many requests (or failed logins) in the window; ``retry_after`` seconds (429)."""
+
+    code = "rate_limited"
+
+
 class NotReady(FaceRecError):
     code = "not_ready"
+
+
+class UnsafeSetup(FaceRecError):
+    """Settings the server refuses to start with, e.g. access control switched off on an
+    address other machines can reach (``facerec serve`` exits non-zero; never HTTP)."""
+
+    code = "unsafe_setup"

@@ -7,6 +7,7 @@ import socket
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from facerec.auth.exposure import check_exposure
 from facerec.config import Settings
 from facerec.logs import logging_config
 
@@ -31,6 +32,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings) -> None:
+    """Serve until stopped; ``UnsafeSetup`` when auth is off on a non-loopback host."""
+    check_exposure(settings)
     config = uvicorn.Config(
         APP,
         factory=True,

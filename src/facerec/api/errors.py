@@ -27,6 +27,9 @@ STATUS: dict[type[errors.FaceRecError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.Busy: 503,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.RateLimited: 429,
     errors.NotReady: 503,
 }
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "image_too_large"}
@@ -34,6 +37,10 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "image_too_large
 
 def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
     headers = {"Retry-After": "1"} if status == 503 else None
+    if status == 429:
+        headers = {"Retry-After": str(max(1, int(details.get("retry_after", 1))))}
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="facerec"'}
     body = {"error": {"code": code, "message": message, **details}}
     if (rid := current_request_id()) is not None:
         body["error"]["request_id"] = rid

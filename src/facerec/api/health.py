@@ -14,6 +14,8 @@ from sqlmodel import Session
 from facerec import __version__
 from facerec.api.deps import SessionDep, StateDep
 from facerec.api.probe import PROBE_TIMEOUT_S, bounded_check
+from facerec.auth.deps import public, require
+from facerec.auth.permissions import Permission
 from facerec.calibration.service import threshold_value
 from facerec.db.engine import is_reachable
 from facerec.faces.reembed import stale_faces
@@ -40,14 +42,14 @@ class StatusInfo(BaseModel):
     """Faces embedded by another model (not searched until ``facerec index reembed``)."""
 
 
-@probes.get("/healthz")
+@probes.get("/healthz", dependencies=[public()])
 async def healthz() -> dict[str, str]:
     """The process is alive. Answered on the event loop: no thread, no database, so it
     never waits behind the thread pool, the connection pool or inference."""
     return {"status": "ok"}
 
 
-@probes.get("/readyz", responses={503: {"description": "Not ready"}})
+@probes.get("/readyz", responses={503: {"description": "Not ready"}}, dependencies=[public()])
 async def readyz(state: StateDep) -> JSONResponse:
     """Models loaded, database reachable, vector index in step with the database."""
     checks = await bounded_check(state, partial(_readiness, state))  # not the shared pool
@@ -76,7 +78,7 @@ def _readiness(state: AppState) -> dict[str, Any]:
     return checks
 
 
-@router.get("/status", response_model=StatusInfo)
+@router.get("/status", response_model=StatusInfo, dependencies=[require(Permission.STATUS)])
 def status(session: SessionDep, state: StateDep) -> StatusInfo:
     """What this server runs and holds."""
     state.index.catch_up(session)

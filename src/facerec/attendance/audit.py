@@ -1,40 +1,30 @@
-"""The attendance audit log: every correction and setting change, with who and why."""
+"""The attendance page's view of the audit log (``GET /attendance/audit``): the entries
+about attendance only (events, unknown-face review, schedules, a person's schedule,
+holidays, retention runs). The whole log, with users, keys, devices, people and
+settings, is ``GET /audit`` (admins; ``facerec.audit``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import ColumnElement, or_
+from sqlmodel import Session, col
 
-from sqlmodel import Session, col, func, select
+from facerec.audit.models import AuditEntry, AuditPage
+from facerec.audit.service import AuditQuery
+from facerec.audit.service import list_audit as list_all
 
-from facerec.attendance.models import AuditEntry, AuditPage, AuditPublic
+ATTENDANCE_ENTITIES = ("event", "unknown_group", "schedule", "holiday", "retention")
+ATTENDANCE_ACTIONS = ("set_person_schedule",)
+"""Attendance changes recorded on another entity (a person's own schedule)."""
 
 
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: int | None,
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Add an entry to the caller's transaction (it commits with the change it explains)."""
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            reason=reason,
-            details=details or {},
-        )
+def attendance_only() -> ColumnElement[bool]:
+    return or_(
+        col(AuditEntry.entity).in_(ATTENDANCE_ENTITIES),
+        col(AuditEntry.action).in_(ATTENDANCE_ACTIONS),
     )
 
 
 def list_audit(*, session: Session, offset: int, limit: int) -> AuditPage:
-    total = session.exec(select(func.count()).select_from(AuditEntry)).one()
-    rows = session.exec(
-        select(AuditEntry).order_by(col(AuditEntry.id).desc()).offset(offset).limit(limit)
-    ).all()
-    return AuditPage(items=[AuditPublic(**r.model_dump()) for r in rows], total=int(total))
+    """Attendance entries, newest first."""
+    query = AuditQuery(where=attendance_only())
+    return list_all(session=session, query=query, offset=offset, limit=limit)

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
-from facerec.attendance.audit import record
 from facerec.attendance.models import AttendanceEvent, EventCreate, EventPage, EventPublic
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
 from facerec.errors import NotFound
 from facerec.people.models import Person
@@ -62,7 +63,7 @@ def public_event(
 
 
 def add_event(
-    *, session: Session, event_in: EventCreate, actor: str, zone: ZoneInfo
+    *, session: Session, event_in: EventCreate, actor: Principal, zone: ZoneInfo
 ) -> EventPublic:
     """An admin records a check-in that the camera missed."""
     moment = event_in.time if event_in.time.tzinfo else event_in.time.replace(tzinfo=zone)
@@ -86,7 +87,7 @@ def add_event(
     return public_event(event, person.name, zone)
 
 
-def delete_event(*, session: Session, event_id: int, reason: str, actor: str) -> str | None:
+def delete_event(*, session: Session, event_id: int, reason: str, actor: Principal) -> str | None:
     """Remove a wrong event; the audit entry keeps what it was. Returns its crop path."""
     lock_for_write(session)
     event = get_event(session=session, event_id=event_id)

@@ -51,7 +51,8 @@ def _text(value: object) -> object:
     return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
 
-def _csv_cell(value: object) -> object:
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula (see the module docstring)."""
     value = _text(value)
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
@@ -102,7 +103,7 @@ def to_csv(report: Report) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(DAILY_HEADER)
-    writer.writerows([_csv_cell(v) for v in row] for row in daily_rows(report))
+    writer.writerows([csv_cell(v) for v in row] for row in daily_rows(report))
     return out.getvalue().encode("utf-8-sig")
 
 

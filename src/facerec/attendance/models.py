@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from facerec.db.models import MAX_ID, timestamp_column, utcnow
+from facerec.db.models import MAX_ID, timestamp_column
 from facerec.people.models import CheckedText
 
 EARLIEST_DAY = date(2, 1, 1)
@@ -99,22 +99,6 @@ class Holiday(SQLModel, table=True):
     day: date = Field(primary_key=True)
     name: str = Field(default="", max_length=100)
     kind: str = Field(default="off", max_length=8)
-
-
-class AuditEntry(SQLModel, table=True):
-    """Who changed what in attendance, when and why."""
-
-    __tablename__ = "attendance_audit"
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: int | None = Field(default=None, primary_key=True)
-    time: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
-    actor: str = Field(max_length=100)
-    action: str = Field(max_length=32)
-    entity: str = Field(max_length=32)
-    entity_id: int | None = None
-    reason: str = Field(default="", max_length=500)
-    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 # -- API shapes --------------------------------------------------------------------------
@@ -274,19 +258,3 @@ class TodaySummary(SQLModel):
     absent: int
     off: int
     recent: list[EventPublic]
-
-
-class AuditPublic(SQLModel):
-    id: int
-    time: datetime
-    actor: str
-    action: str
-    entity: str
-    entity_id: int | None
-    reason: str
-    details: dict[str, Any]
-
-
-class AuditPage(SQLModel):
-    items: list[AuditPublic]
-    total: int

@@ -6,7 +6,6 @@ from datetime import date
 
 from sqlmodel import Session, col, select
 
-from facerec.attendance.audit import record
 from facerec.attendance.models import (
     Holiday,
     HolidayIn,
@@ -17,6 +16,8 @@ from facerec.attendance.models import (
     ScheduleIn,
     SchedulePublic,
 )
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
 from facerec.errors import NotFound, ValidationFailed
 from facerec.people.service import get_person
@@ -28,15 +29,17 @@ def list_schedules(*, session: Session) -> list[SchedulePublic]:
 
 
 def save_schedule(
-    *, session: Session, schedule_in: ScheduleIn, schedule_id: int | None, actor: str
+    *, session: Session, schedule_in: ScheduleIn, schedule_id: int | None, actor: Principal
 ) -> SchedulePublic:
     """Create (``schedule_id`` None) or replace a schedule; one default at a time."""
     _check(schedule_in)
     lock_for_write(session)
+    before = None
     if schedule_id is None:
         schedule = Schedule(**schedule_in.model_dump())
     else:
         schedule = _get(session, schedule_id)
+        before = ScheduleIn(**schedule.model_dump()).model_dump(mode="json")
         for key, value in schedule_in.model_dump().items():
             setattr(schedule, key, value)
     if schedule.is_default:
@@ -52,13 +55,13 @@ def save_schedule(
         action="save_schedule",
         entity="schedule",
         entity_id=schedule.id,
-        details=schedule_in.model_dump(mode="json"),
+        details={**schedule_in.model_dump(mode="json"), "before": before},
     )
     session.commit()
     return SchedulePublic(**schedule.model_dump())
 
 
-def delete_schedule(*, session: Session, schedule_id: int, actor: str) -> None:
+def delete_schedule(*, session: Session, schedule_id: int, actor: Principal) -> None:
     lock_for_write(session)
     schedule = _get(session, schedule_id)
     for link in session.exec(
@@ -66,16 +69,24 @@ def delete_schedule(*, session: Session, schedule_id: int, actor: str) -> None:
     ):
         session.delete(link)
     session.delete(schedule)
-    record(session, actor=actor, action="delete_schedule", entity="schedule", entity_id=schedule_id)
+    record(
+        session,
+        actor=actor,
+        action="delete_schedule",
+        entity="schedule",
+        entity_id=schedule_id,
+        details={"before": ScheduleIn(**schedule.model_dump()).model_dump(mode="json")},
+    )
     session.commit()
 
 
 def set_person_schedule(
-    *, session: Session, person_id: int, schedule_id: int | None, actor: str
+    *, session: Session, person_id: int, schedule_id: int | None, actor: Principal
 ) -> None:
     lock_for_write(session)
     get_person(session=session, person_id=person_id)
     link = session.get(PersonSchedule, person_id)
+    before = link.schedule_id if link is not None else None
     if schedule_id is None:
         if link is not None:
             session.delete(link)
@@ -90,7 +101,7 @@ def set_person_schedule(
         action="set_person_schedule",
         entity="person",
         entity_id=person_id,
-        details={"schedule_id": schedule_id},
+        details={"schedule_id": schedule_id, "before": before},
     )
     session.commit()
 
@@ -131,9 +142,13 @@ def holidays_between(*, session: Session, start: date, end: date) -> dict[date, 
     return {h.day: h for h in rows}
 
 
-def put_holiday(*, session: Session, day: date, holiday_in: HolidayIn, actor: str) -> HolidayPublic:
+def put_holiday(
+    *, session: Session, day: date, holiday_in: HolidayIn, actor: Principal
+) -> HolidayPublic:
     lock_for_write(session)
-    holiday = session.get(Holiday, day) or Holiday(day=day)
+    holiday = session.get(Holiday, day)
+    before = None if holiday is None else HolidayIn(**holiday.model_dump()).model_dump()
+    holiday = holiday or Holiday(day=day)
     holiday.name, holiday.kind = holiday_in.name, holiday_in.kind
     session.add(holiday)
     record(
@@ -142,13 +157,13 @@ def put_holiday(*, session: Session, day: date, holiday_in: HolidayIn, actor: st
         action="put_holiday",
         entity="holiday",
         entity_id=None,
-        details={"day": day.isoformat(), **holiday_in.model_dump()},
+        details={"day": day.isoformat(), **holiday_in.model_dump(), "before": before},
     )
     session.commit()
     return HolidayPublic(**holiday.model_dump())
 
 
-def delete_holiday(*, session: Session, day: date, actor: str) -> None:
+def delete_holiday(*, session: Session, day: date, actor: Principal) -> None:
     lock_for_write(session)
     holiday = session.get(Holiday, day)
     if holiday is None:
@@ -160,7 +175,7 @@ def delete_holiday(*, session: Session, day: date, actor: str) -> None:
         action="delete_holiday",
         entity="holiday",
         entity_id=None,
-        details={"day": day.isoformat()},
+        details={"day": day.isoformat(), "before": HolidayIn(**holiday.model_dump()).model_dump()},
     )
     session.commit()
 

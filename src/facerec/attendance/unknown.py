@@ -11,7 +11,6 @@ import numpy as np
 from PIL import Image as PILImage
 from sqlmodel import Session, col, func, select
 
-from facerec.attendance.audit import record
 from facerec.attendance.crops import CropStore
 from facerec.attendance.models import (
     EnrolUnknown,
@@ -20,6 +19,8 @@ from facerec.attendance.models import (
     UnknownGroup,
     UnknownPage,
 )
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
 from facerec.errors import NotFound
@@ -89,14 +90,17 @@ def enrol_group(
     crops: CropStore,
     group_id: int,
     person_in: EnrolUnknown,
-    actor: str,
+    actor: Principal,
     today: date | None = None,
 ) -> ResolvedUnknown:
     """Create a person from an unknown visitor; their best crops become the person's faces.
     ``today`` (local) is their start date."""
     _pending(session, group_id)
     person = create_person(
-        session=session, person_in=PersonCreate(**person_in.model_dump()), today=today
+        session=session,
+        person_in=PersonCreate(**person_in.model_dump()),
+        today=today,
+        actor=actor,
     )
     return _resolve(
         session,
@@ -116,7 +120,7 @@ def assign_group(
     crops: CropStore,
     group_id: int,
     person_id: int,
-    actor: str,
+    actor: Principal,
     settings: Settings,
     force: bool = False,
 ) -> ResolvedUnknown:
@@ -139,7 +143,7 @@ def assign_group(
 
 
 def dismiss_group(
-    *, session: Session, crops: CropStore, group_id: int, actor: str
+    *, session: Session, crops: CropStore, group_id: int, actor: Principal
 ) -> ResolvedUnknown:
     """Forget the visitor: rows and crop files go (the audit entry keeps the count)."""
     rows = _pending(session, group_id)
@@ -173,7 +177,7 @@ def _resolve(
     group_id: int,
     person_id: int,
     status: str,
-    actor: str,
+    actor: Principal,
     checked: tuple[Settings, bool] | None = None,
 ) -> ResolvedUnknown:
     """``checked``: (settings, force) to check the group against the person first."""
@@ -196,7 +200,13 @@ def _resolve(
         with PILImage.open(io.BytesIO(data)) as crop:
             image, face = _as_analysed(row, crop.size)
         _, duplicate = add_face(
-            session=session, store=store, person_id=person_id, data=data, image=image, face=face
+            session=session,
+            store=store,
+            person_id=person_id,
+            data=data,
+            image=image,
+            face=face,
+            actor=None,  # the group's entry below says who added them
         )
         added += not duplicate
     for row in _pending(session, group_id):

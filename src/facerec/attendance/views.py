@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from facerec.api.deps import (
     EventId,
@@ -29,7 +29,6 @@ from facerec.attendance.models import (
     EARLIEST_DAY,
     LATEST_DAY,
     AssignUnknown,
-    AuditPage,
     CheckInResult,
     EnrolUnknown,
     EventCreate,
@@ -46,14 +45,14 @@ from facerec.attendance.models import (
     UnknownPage,
 )
 from facerec.attendance.rules import day_bounds
+from facerec.audit.models import AuditPage
+from facerec.auth.deps import CurrentPrincipal, require
+from facerec.auth.permissions import Permission
 from facerec.errors import ValidationFailed
 from facerec.state import AppState
 
 router = APIRouter(prefix="/attendance", tags=["attendance"], responses=ERROR_RESPONSES)
 
-Actor = Annotated[
-    str, Header(alias="X-Actor", max_length=100, description="Who makes the change (audit log)")
-]
 FromDay = Annotated[
     date | None,
     Query(alias="from", ge=EARLIEST_DAY, le=LATEST_DAY, description="First local day (inclusive)"),
@@ -74,10 +73,12 @@ def _zone(state: AppState) -> ZoneInfo:
     response_model=CheckInResult,
     openapi_extra=openapi_image_body(("file",), {"device": {"type": "string", "maxLength": 100}}),
     summary="Check in everyone recognised in a camera frame",
+    dependencies=[require(Permission.CHECKIN)],
 )
 async def post_check_in(
     request: Request,
     state: StateDep,
+    principal: CurrentPrincipal,
     device: Annotated[str | None, Query(max_length=100)] = None,
 ) -> CheckInResult:
     """Each recognised person gets an event (``checked_in``), unless they already have one
@@ -88,6 +89,8 @@ async def post_check_in(
     if image is None:
         raise ValidationFailed("send the camera frame as 'file' or 'image_base64'", field="file")
     name = body.fields.get("device", device)
+    if principal.kind == "device":  # a kiosk's events carry its own name, never the request's
+        name = principal.name
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise ValidationFailed("device must be a string of at most 100 characters", field="device")
     # camera frames: no 2nd try; the pixels stay (within the pixel budget) for the crops,
@@ -109,12 +112,14 @@ async def post_check_in(
     return result
 
 
-@router.get("/today", response_model=TodaySummary)
+@router.get(
+    "/today", response_model=TodaySummary, dependencies=[require(Permission.ATTENDANCE_READ)]
+)
 def get_today(session: SessionDep, state: StateDep) -> TodaySummary:
     return reports.today_summary(session=session, now=state.clock(), zone=_zone(state))
 
 
-@router.get("/events", response_model=EventPage)
+@router.get("/events", response_model=EventPage, dependencies=[require(Permission.ATTENDANCE_READ)])
 def get_events(
     session: SessionDep,
     state: StateDep,
@@ -137,21 +142,30 @@ def get_events(
 
 
 @router.post(
-    "/events", status_code=201, response_model=EventPublic, summary="Add an event (correction)"
+    "/events",
+    status_code=201,
+    response_model=EventPublic,
+    summary="Add an event (correction)",
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
 )
 def post_event(
-    session: SessionDep, state: StateDep, event_in: EventCreate, actor: Actor = "admin"
+    session: SessionDep, state: StateDep, event_in: EventCreate, actor: CurrentPrincipal
 ) -> EventPublic:
     return events.add_event(session=session, event_in=event_in, actor=actor, zone=_zone(state))
 
 
-@router.delete("/events/{event_id}", status_code=204, summary="Delete an event (correction)")
+@router.delete(
+    "/events/{event_id}",
+    status_code=204,
+    summary="Delete an event (correction)",
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def delete_event(
     session: SessionDep,
     state: StateDep,
     event_id: EventId,
     reason: Annotated[str, Query(min_length=1, max_length=500)],
-    actor: Actor = "admin",
+    actor: CurrentPrincipal,
 ) -> Response:
     crop = events.delete_event(session=session, event_id=event_id, reason=reason, actor=actor)
     if crop is not None:
@@ -163,6 +177,7 @@ def delete_event(
     "/events/{event_id}/crop",
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
+    dependencies=[require(Permission.ATTENDANCE_READ)],
 )
 def get_event_crop(session: SessionDep, state: StateDep, event_id: EventId) -> Response:
     event = events.get_event(session=session, event_id=event_id)
@@ -171,7 +186,12 @@ def get_event_crop(session: SessionDep, state: StateDep, event_id: EventId) -> R
     return Response(state.crops.read(event.crop_path), media_type="image/jpeg")
 
 
-@router.get("/unknown", response_model=UnknownPage, summary="The unknown-face review queue")
+@router.get(
+    "/unknown",
+    response_model=UnknownPage,
+    summary="The unknown-face review queue",
+    dependencies=[require(Permission.ATTENDANCE_READ)],
+)
 def get_unknown(
     session: SessionDep, state: StateDep, offset: Offset = 0, limit: Limit = 50
 ) -> UnknownPage:
@@ -182,19 +202,25 @@ def get_unknown(
     "/unknown/faces/{face_id}/crop",
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
+    dependencies=[require(Permission.ATTENDANCE_READ)],
 )
 def get_unknown_crop(session: SessionDep, state: StateDep, face_id: UnknownFaceId) -> Response:
     row = unknown.get_unknown_face(session=session, face_id=face_id)
     return Response(state.crops.read(row.crop_path), media_type="image/jpeg")
 
 
-@router.post("/unknown/{group_id}/enrol", status_code=201, response_model=ResolvedUnknown)
+@router.post(
+    "/unknown/{group_id}/enrol",
+    status_code=201,
+    response_model=ResolvedUnknown,
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def enrol_unknown(
     session: SessionDep,
     state: StateDep,
     group_id: GroupId,
     person_in: EnrolUnknown,
-    actor: Actor = "admin",
+    actor: CurrentPrincipal,
 ) -> ResolvedUnknown:
     return unknown.enrol_group(
         session=session,
@@ -207,13 +233,17 @@ def enrol_unknown(
     )
 
 
-@router.post("/unknown/{group_id}/assign", response_model=ResolvedUnknown)
+@router.post(
+    "/unknown/{group_id}/assign",
+    response_model=ResolvedUnknown,
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def assign_unknown(
     session: SessionDep,
     state: StateDep,
     group_id: GroupId,
     body: AssignUnknown,
-    actor: Actor = "admin",
+    actor: CurrentPrincipal,
     force: Annotated[
         bool, Query(description="Assign even if the faces do not look like the person (audited)")
     ] = False,
@@ -232,9 +262,13 @@ def assign_unknown(
     )
 
 
-@router.post("/unknown/{group_id}/dismiss", response_model=ResolvedUnknown)
+@router.post(
+    "/unknown/{group_id}/dismiss",
+    response_model=ResolvedUnknown,
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def dismiss_unknown(
-    session: SessionDep, state: StateDep, group_id: GroupId, actor: Actor = "admin"
+    session: SessionDep, state: StateDep, group_id: GroupId, actor: CurrentPrincipal
 ) -> ResolvedUnknown:
     return unknown.dismiss_group(session=session, crops=state.crops, group_id=group_id, actor=actor)
 
@@ -250,6 +284,7 @@ def dismiss_unknown(
             }
         }
     },
+    dependencies=[require(Permission.ATTENDANCE_READ)],
 )
 def get_report(
     session: SessionDep,
@@ -284,45 +319,69 @@ def get_report(
     )
 
 
-@router.get("/schedules", response_model=list[SchedulePublic])
+@router.get(
+    "/schedules",
+    response_model=list[SchedulePublic],
+    dependencies=[require(Permission.ATTENDANCE_READ)],
+)
 def get_schedules(session: SessionDep) -> list[SchedulePublic]:
     return schedules.list_schedules(session=session)
 
 
-@router.post("/schedules", status_code=201, response_model=SchedulePublic)
+@router.post(
+    "/schedules",
+    status_code=201,
+    response_model=SchedulePublic,
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def post_schedule(
-    session: SessionDep, schedule_in: ScheduleIn, actor: Actor = "admin"
+    session: SessionDep, schedule_in: ScheduleIn, actor: CurrentPrincipal
 ) -> SchedulePublic:
     return schedules.save_schedule(
         session=session, schedule_in=schedule_in, schedule_id=None, actor=actor
     )
 
 
-@router.put("/schedules/{schedule_id}", response_model=SchedulePublic)
+@router.put(
+    "/schedules/{schedule_id}",
+    response_model=SchedulePublic,
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def put_schedule(
-    session: SessionDep, schedule_id: ScheduleId, schedule_in: ScheduleIn, actor: Actor = "admin"
+    session: SessionDep, schedule_id: ScheduleId, schedule_in: ScheduleIn, actor: CurrentPrincipal
 ) -> SchedulePublic:
     return schedules.save_schedule(
         session=session, schedule_in=schedule_in, schedule_id=schedule_id, actor=actor
     )
 
 
-@router.delete("/schedules/{schedule_id}", status_code=204)
+@router.delete(
+    "/schedules/{schedule_id}", status_code=204, dependencies=[require(Permission.ATTENDANCE_WRITE)]
+)
 def delete_schedule(
-    session: SessionDep, schedule_id: ScheduleId, actor: Actor = "admin"
+    session: SessionDep, schedule_id: ScheduleId, actor: CurrentPrincipal
 ) -> Response:
     schedules.delete_schedule(session=session, schedule_id=schedule_id, actor=actor)
     return Response(status_code=204)
 
 
-@router.get("/people/{person_id}/schedule", response_model=PersonScheduleIn)
+@router.get(
+    "/people/{person_id}/schedule",
+    response_model=PersonScheduleIn,
+    dependencies=[require(Permission.ATTENDANCE_READ)],
+)
 def get_person_schedule(session: SessionDep, person_id: PersonId) -> PersonScheduleIn:
     return schedules.person_schedule(session=session, person_id=person_id)
 
 
-@router.put("/people/{person_id}/schedule", status_code=204, summary="Set a person's own schedule")
+@router.put(
+    "/people/{person_id}/schedule",
+    status_code=204,
+    summary="Set a person's own schedule",
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
+)
 def put_person_schedule(
-    session: SessionDep, person_id: PersonId, body: PersonScheduleIn, actor: Actor = "admin"
+    session: SessionDep, person_id: PersonId, body: PersonScheduleIn, actor: CurrentPrincipal
 ) -> Response:
     schedules.set_person_schedule(
         session=session, person_id=person_id, schedule_id=body.schedule_id, actor=actor
@@ -330,7 +389,11 @@ def put_person_schedule(
     return Response(status_code=204)
 
 
-@router.get("/holidays", response_model=list[HolidayPublic])
+@router.get(
+    "/holidays",
+    response_model=list[HolidayPublic],
+    dependencies=[require(Permission.ATTENDANCE_READ)],
+)
 def get_holidays(
     session: SessionDep, start: FromDay = None, end: ToDay = None
 ) -> list[HolidayPublic]:
@@ -338,20 +401,30 @@ def get_holidays(
 
 
 @router.put(
-    "/holidays/{day}", response_model=HolidayPublic, summary="Mark a day off or a make-up workday"
+    "/holidays/{day}",
+    response_model=HolidayPublic,
+    summary="Mark a day off or a make-up workday",
+    dependencies=[require(Permission.ATTENDANCE_WRITE)],
 )
 def put_holiday(
-    session: SessionDep, day: date, holiday_in: HolidayIn, actor: Actor = "admin"
+    session: SessionDep, day: date, holiday_in: HolidayIn, actor: CurrentPrincipal
 ) -> HolidayPublic:
     return schedules.put_holiday(session=session, day=day, holiday_in=holiday_in, actor=actor)
 
 
-@router.delete("/holidays/{day}", status_code=204)
-def delete_holiday(session: SessionDep, day: date, actor: Actor = "admin") -> Response:
+@router.delete(
+    "/holidays/{day}", status_code=204, dependencies=[require(Permission.ATTENDANCE_WRITE)]
+)
+def delete_holiday(session: SessionDep, day: date, actor: CurrentPrincipal) -> Response:
     schedules.delete_holiday(session=session, day=day, actor=actor)
     return Response(status_code=204)
 
 
-@router.get("/audit", response_model=AuditPage, summary="Corrections and changes, newest first")
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    summary="Corrections and changes, newest first",
+    dependencies=[require(Permission.ATTENDANCE_READ)],
+)
 def get_audit(session: SessionDep, offset: Offset = 0, limit: Limit = 50) -> AuditPage:
     return list_audit(session=session, offset=offset, limit=limit)

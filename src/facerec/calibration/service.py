@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session, col, select
 
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.calibration.models import AppSetting, Calibration, LookAlike, ThresholdOut, TradeOff
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
@@ -40,9 +43,19 @@ def threshold_value(*, session: Session, settings: Settings) -> float:
     return active_threshold(session=session, settings=settings).active_threshold
 
 
-def set_threshold(*, session: Session, settings: Settings, threshold: float | None) -> ThresholdOut:
-    """Store ``threshold`` for every worker; None returns to the configured default."""
+def set_threshold(
+    *,
+    session: Session,
+    settings: Settings,
+    threshold: float | None,
+    actor: Principal,
+    details: dict[str, Any] | None = None,
+) -> ThresholdOut:
+    """Store ``threshold`` for every worker; None returns to the configured default.
+    Audited with the active threshold before and after (and ``details``: the risk,
+    ``calibration/safety.py``, which checks a threshold before it comes here)."""
     lock_for_write(session)
+    before = active_threshold(session=session, settings=settings)
     stored = session.get(AppSetting, THRESHOLD_KEY)
     if threshold is None:
         if stored is not None:
@@ -51,17 +64,32 @@ def set_threshold(*, session: Session, settings: Settings, threshold: float | No
         stored = stored or AppSetting(key=THRESHOLD_KEY, value=threshold)
         stored.value = round(float(threshold), 4)
         session.add(stored)
+    session.flush()
+    after = active_threshold(session=session, settings=settings)
+    record(
+        session,
+        actor=actor,
+        action="set_threshold" if threshold is not None else "reset_threshold",
+        entity="threshold",
+        details={
+            "before": before.active_threshold,
+            "before_source": before.source,
+            "after": after.active_threshold,
+            "after_source": after.source,
+            **(details or {}),
+        },
+    )
     session.commit()
-    return active_threshold(session=session, settings=settings)
+    return after
 
 
-def calibrate(
-    *, session: Session, settings: Settings, model: str, target_far: float
-) -> Calibration:
+def _gallery(
+    session: Session, model: str, warnings: list[str]
+) -> tuple[NDArray[np.float32] | None, NDArray[np.int64], int]:
+    """The face-by-face score matrix (None below two faces), its person labels, faces."""
     rows = session.exec(
         select(Face.person_id, Face.embedding).where(Face.model == model).order_by(col(Face.id))
     ).all()
-    warnings: list[str] = []
     if len(rows) > MAX_FACES:
         keep = np.random.default_rng(0).choice(len(rows), MAX_FACES, replace=False)
         rows = [rows[i] for i in sorted(keep)]
@@ -73,6 +101,33 @@ def calibrate(
         else np.zeros((0, 1), dtype=np.float32)
     )
     scores = np.clip(vectors @ vectors.T, 0.0, 1.0) if len(vectors) >= 2 else None
+    return scores, labels, len(rows)
+
+
+def impostor_scores(*, session: Session, model: str) -> NDArray[np.float32]:
+    """Every different-person pair's score on the gallery (as ``calibrate`` measures)."""
+    scores, labels, _ = _gallery(session, model, [])
+    return _pair_scores(scores, labels)[0]
+
+
+def recommended_threshold(impostor: NDArray[np.float32], target_far: float) -> float | None:
+    """The lowest threshold meeting ``target_far`` on these pairs; None when they are too
+    few to measure it (``calibrate``'s ``reliable``) or there are none."""
+    if impostor.size * target_far < 1.0:
+        return None
+    return _threshold_for(impostor, target_far)
+
+
+def far_at(impostor: NDArray[np.float32], threshold: float) -> float | None:
+    """Share of different-person pairs scoring at or above ``threshold`` (None: no pairs)."""
+    return _trade_off(threshold, impostor, impostor[:0]).far if impostor.size else None
+
+
+def calibrate(
+    *, session: Session, settings: Settings, model: str, target_far: float
+) -> Calibration:
+    warnings: list[str] = []
+    scores, labels, faces = _gallery(session, model, warnings)
     impostor, genuine = _pair_scores(scores, labels)
     active = threshold_value(session=session, settings=settings)
     recommended = _threshold_for(impostor, target_far)
@@ -90,7 +145,7 @@ def calibrate(
     return Calibration(
         model=model,
         people=int(np.unique(labels).size),
-        faces=len(rows),
+        faces=faces,
         impostor_pairs=int(impostor.size),
         genuine_pairs=int(genuine.size),
         target_far=target_far,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from facerec.audit import cli_actor
+from facerec.auth.principal import Principal
 from facerec.errors import FaceRecError
 from facerec.faces.identity import IdentityCheck
 from facerec.faces.models import LooksLike
@@ -42,30 +44,33 @@ def enrol_directory(
     *,
     force: bool = False,
     on_file: Callable[[], None] = lambda: None,
+    actor: Principal | None = None,
 ) -> EnrolReport:
     """Enrol every photo; people are found by exact name or created. Idempotent.
-    ``force`` skips the quality gates and enrols photos refused as ``face_mismatch``
-    (audited, actor ``cli``)."""
+    ``force`` skips the quality gates and enrols photos refused as ``face_mismatch``.
+    Every person created and face enrolled is audited as ``actor`` (default: the CLI's
+    ``system:cli:<os user>``)."""
+    actor = actor or cli_actor()
     report = EnrolReport()
     for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
         report.skipped.append((path, "not inside a person's folder"))
     with Session(state.db, expire_on_commit=False) as session:
         for folder, files in person_folders(root):
-            person_id = _person_named(session, folder.name, report)
+            person_id = _person_named(session, folder.name, report, actor)
             for path in files:
-                _enrol_file(state, session, person_id, path, report, force=force)
+                _enrol_file(state, session, person_id, path, report, force=force, actor=actor)
                 on_file()
     return report
 
 
-def _person_named(session: Session, name: str, report: EnrolReport) -> int:
+def _person_named(session: Session, name: str, report: EnrolReport, actor: Principal) -> int:
     found = session.exec(
         select(Person.id).where(Person.name == name).order_by(col(Person.id))
     ).first()
     if found is not None:
         return found
     report.people_created += 1
-    return create_person(session=session, person_in=PersonCreate(name=name)).id
+    return create_person(session=session, person_in=PersonCreate(name=name), actor=actor).id
 
 
 def _enrol_file(
@@ -76,8 +81,9 @@ def _enrol_file(
     report: EnrolReport,
     *,
     force: bool,
+    actor: Principal,
 ) -> None:
-    check = IdentityCheck(settings=state.settings, index=state.index, force=force, actor="cli")
+    check = IdentityCheck(settings=state.settings, index=state.index, force=force)
     try:
         data = path.read_bytes()
         analyzed = state.runtime.analyze(data)
@@ -90,6 +96,7 @@ def _enrol_file(
             gates=state.settings.enrol,
             force=force,
             check=check,
+            actor=actor,
         )
     except FaceRecError as exc:
         report.failed.append((path, f"{exc.code}: {exc.message}"))

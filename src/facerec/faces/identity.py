@@ -6,7 +6,8 @@ faces committed before it:
 - a face whose similarity to the person's faces of this model (their face, or their
   centroid on the single-face scale, as the index scores people) is below the mismatch
   threshold is refused with :class:`~facerec.errors.FaceMismatch`, unless ``force``;
-  a forced override is audited (``force_enrol``). A person's first face is not checked.
+  ``add_face`` audits a forced override as ``force_enrol`` (with ``overridden``).
+  A person's first face is not checked.
 - a face that matches another person better than this one, at or above the match
   threshold, or whose exact file is already enrolled under another person, is stored
   with a :class:`~facerec.faces.models.LooksLike` warning.
@@ -20,7 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session, select
 
-from facerec.attendance.audit import record
 from facerec.calibration.service import threshold_value
 from facerec.config import Settings
 from facerec.errors import FaceMismatch
@@ -72,7 +72,6 @@ class IdentityCheck:
     index: IndexSync | None = None
     """Where look-alikes are searched; None skips that search (same-file warnings stay)."""
     force: bool = False
-    actor: str = "admin"
     warnings: list[LooksLike] = field(default_factory=list)
     overridden: dict[str, float | int] | None = None
     """Set when ``force`` let a mismatching face in: what the audit entry records."""
@@ -109,19 +108,6 @@ class IdentityCheck:
         )
         if alike is not None:
             self.warnings.append(alike)
-
-    def after_add(self, session: Session, *, face_id: int) -> None:
-        """In the face's transaction: audit a forced override."""
-        if self.overridden is not None:
-            record(
-                session,
-                actor=self.actor,
-                action="force_enrol",
-                entity="face",
-                entity_id=face_id,
-                reason="enrolled with force=true although it does not look like the person",
-                details=dict(self.overridden),
-            )
 
     def _look_alike(
         self,

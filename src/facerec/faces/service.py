@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from PIL import Image as PILImage
 from sqlmodel import Session, col, func, select
 
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.config import EnrolSettings
 from facerec.db.engine import lock_for_write
 from facerec.errors import MultipleFaces, NoFace, NotFound
@@ -46,6 +48,7 @@ def enrol_face(
     gates: EnrolSettings,
     force: bool = False,
     check: IdentityCheck | None = None,
+    actor: Principal | None,
 ) -> tuple[Face, bool]:
     """Store the image and its dominant face for the person.
 
@@ -65,6 +68,7 @@ def enrol_face(
         image=analyzed,
         face=face,
         check=check,
+        actor=actor,
     )
 
 
@@ -77,12 +81,16 @@ def add_face(
     image: AnalyzedImage,
     face: AnalyzedFace,
     check: IdentityCheck | None = None,
+    actor: Principal | None,
 ) -> tuple[Face, bool]:
     """Store ``data`` (the file ``image`` was analysed from) and ``face`` for the person,
     in one transaction under the write lock. ``(existing face, True)`` for a repeat.
 
     With a ``check``, a new face is first compared with the person's faces under the
-    lock (``FaceMismatch`` refuses it; look-alikes land in ``check.warnings``)."""
+    lock (``FaceMismatch`` refuses it; look-alikes land in ``check.warnings``).
+    A new face is audited as ``actor``'s ``enrol`` (``force_enrol`` when ``check`` let a
+    mismatch in); None: the caller audits the whole operation (an unknown group's
+    resolution records one entry for the group)."""
     sha = sha256_of(data)
     lock_for_write(session)
     if not _active(session, person_id):  # removed since the caller looked
@@ -126,8 +134,8 @@ def add_face(
         row = _face_row(face, person_id=person_id, image_id=stored.id or 0, model=image.model)
         session.add(row)
         session.flush()
-        if check is not None:
-            check.after_add(session, face_id=row.id or 0)
+        if actor is not None:
+            _audit_enrol(session, actor, row, None if check is None else check.overridden)
         record_changes(session, [("add", row.id or 0, person_id)])
         session.commit()
     except BaseException:
@@ -136,6 +144,23 @@ def add_face(
             store.delete(stored.path)
         raise
     return row, False
+
+
+def _audit_enrol(
+    session: Session, actor: Principal, row: Face, overridden: dict[str, float | int] | None
+) -> None:
+    details: dict[str, float | int] = {"person_id": row.person_id, "image_id": row.image_id}
+    record(
+        session,
+        actor=actor,
+        action="enrol" if overridden is None else "force_enrol",
+        entity="face",
+        entity_id=row.id,
+        reason=""
+        if overridden is None
+        else "enrolled with force=true although it does not look like the person",
+        details={**details, **(overridden or {})},
+    )
 
 
 def _face_row(face: AnalyzedFace, *, person_id: int, image_id: int, model: str) -> Face:
@@ -177,9 +202,17 @@ def list_faces(*, session: Session, person_id: int) -> list[Face]:
     )
 
 
-def delete_face(*, session: Session, store: ImageStore, face_id: int) -> None:
+def delete_face(*, session: Session, store: ImageStore, face_id: int, actor: Principal) -> None:
     lock_for_write(session)
     face = get_face(session=session, face_id=face_id)
+    record(
+        session,
+        actor=actor,
+        action="delete",
+        entity="face",
+        entity_id=face_id,
+        details={"person_id": face.person_id, "image_id": face.image_id},
+    )
     orphaned = delete_faces(session=session, faces=[face])
     session.commit()
     remove_unreferenced_files(session=session, store=store, paths=orphaned)

@@ -31,8 +31,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlmodel import Session, col, select
 
-from facerec.attendance.export import _csv_cell
-from facerec.attendance.models import AttendanceEvent, AuditEntry, PersonSchedule, UnknownFace
+from facerec.attendance.export import csv_cell
+from facerec.attendance.models import AttendanceEvent, PersonSchedule, UnknownFace
+from facerec.audit import record
+from facerec.audit.models import AuditEntry
+from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
 from facerec.faces.models import Face, Image
 from facerec.faces.storage import ImageStore
@@ -60,7 +63,7 @@ def export_person(
     out: IO[bytes],
     now: datetime,
     zone: ZoneInfo,
-    actor: str,
+    actor: Principal,
 ) -> str:
     """Write the person's ZIP to ``out`` and audit the disclosure; the file name to offer."""
     person = get_person(session=session, person_id=person_id)  # a removed person: NotFound
@@ -184,7 +187,7 @@ def _write_events(
                 event.source,
                 _crop_name(event.id) if event.id in copied else "",
             ]
-            writer.writerow([_csv_cell(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
             count += 1
         text.flush()
         text.detach()
@@ -232,14 +235,15 @@ def _audit_entries(session: Session, person_id: int) -> list[dict[str, Any]]:
         .where(AuditEntry.entity == "person", AuditEntry.entity_id == person_id)
         .order_by(col(AuditEntry.id))
     ).all()
-    return [r.model_dump(mode="json", exclude={"id"}) for r in rows]
+    # the staff member's client address is theirs, not the person's: not disclosed
+    return [r.model_dump(mode="json", exclude={"id", "address"}) for r in rows]
 
 
 def _record(
     session: Session,
     person_id: int,
     now: datetime,
-    actor: str,
+    actor: Principal,
     *,
     faces: int,
     events: int,
@@ -247,14 +251,13 @@ def _record(
 ) -> None:
     """Exporting discloses biometric data: the audit log says who did it and when."""
     lock_for_write(session)
-    session.add(
-        AuditEntry(
-            time=now,
-            actor=actor,
-            action="export",
-            entity="person",
-            entity_id=person_id,
-            details={"faces": faces, "events": events, "unknown_faces": len(unknown)},
-        )
+    record(
+        session,
+        actor=actor,
+        action="export",
+        entity="person",
+        entity_id=person_id,
+        details={"faces": faces, "events": events, "unknown_faces": len(unknown)},
+        time=now,
     )
     session.commit()

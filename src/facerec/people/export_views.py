@@ -12,7 +12,8 @@ from fastapi.responses import StreamingResponse
 
 from facerec.api.deps import PersonId, SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
-from facerec.attendance.views import Actor
+from facerec.auth.deps import CurrentPrincipal, require
+from facerec.auth.permissions import Permission
 from facerec.people.export import export_person
 
 router = APIRouter(prefix="/people", tags=["people"], responses=ERROR_RESPONSES)
@@ -24,9 +25,10 @@ CHUNK = 1 << 16
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
     summary="Everything stored about a person (ZIP)",
+    dependencies=[require(Permission.PEOPLE_WRITE)],
 )
 def get_export(
-    session: SessionDep, state: StateDep, person_id: PersonId, actor: Actor = "admin"
+    session: SessionDep, state: StateDep, person_id: PersonId, actor: CurrentPrincipal
 ) -> StreamingResponse:
     """``person.json`` (record, faces with descriptors, unknown-face sightings, audit
     entries), ``photos/``, ``events.csv``, check-in ``crops/`` and ``unknown/`` crops.

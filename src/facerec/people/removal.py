@@ -20,9 +20,10 @@ from typing import Literal
 
 from sqlmodel import Session, select
 
-from facerec.attendance.audit import record
 from facerec.attendance.crops import remove_unreferenced_crops
 from facerec.attendance.models import AttendanceEvent, UnknownFace
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
 from facerec.faces.models import Face
 from facerec.faces.service import delete_faces, remove_unreferenced_files
@@ -59,7 +60,7 @@ def remove_person(
     now: datetime,
     today: date,
     names: NameRule,
-    actor: str,
+    actor: Principal,
 ) -> Removal:
     """Remove the person (see the module docstring). ``today`` is the local day of ``now``
     in the attendance zone. ``NotFound`` if there is no such person or they were removed."""

@@ -7,23 +7,41 @@ from datetime import UTC, date
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
+from facerec.audit import record
+from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
 from facerec.db.models import utcnow
 from facerec.errors import Conflict, NotFound, ValidationFailed
 from facerec.faces.models import Face
 from facerec.people.models import PeoplePage, Person, PersonCreate, PersonPublic, PersonUpdate
 
+AUDITED_VALUES = ("start_date", "end_date")
+"""Fields whose values the audit log keeps; of the others (name, external id, note) only
+that they changed: a removal (``removal.py``) must be able to erase them."""
+
 
 def create_person(
-    *, session: Session, person_in: PersonCreate, today: date | None = None
+    *, session: Session, person_in: PersonCreate, today: date | None = None, actor: Principal
 ) -> PersonPublic:
     """``today``: the local day in the attendance zone, the default ``start_date`` (stored,
-    so that a later zone change does not move it); without it, the UTC day."""
+    so that a later zone change does not move it); without it, the UTC day. Audited."""
     lock_for_write(session)
     person = Person.model_validate(person_in)
     if person.start_date is None:
         person.start_date = today or person.created_at.astimezone(UTC).date()
     session.add(person)
+    _commit(session, person_in.external_id, flush_only=True)  # the id, for the entry
+    record(
+        session,
+        actor=actor,
+        action="create",
+        entity="person",
+        entity_id=person.id,
+        details={
+            "fields": sorted(person_in.model_dump(exclude_unset=True)),
+            "after": {k: _json(getattr(person, k)) for k in AUDITED_VALUES},
+        },
+    )
     _commit(session, person_in.external_id)
     return _public(session, person)
 
@@ -56,13 +74,17 @@ def list_people(*, session: Session, q: str | None, offset: int, limit: int) -> 
     return PeoplePage(items=items, total=int(total))
 
 
-def update_person(*, session: Session, person_id: int, person_in: PersonUpdate) -> PersonPublic:
+def update_person(
+    *, session: Session, person_id: int, person_in: PersonUpdate, actor: Principal
+) -> PersonPublic:
+    """Change the fields sent; audited (values of ``AUDITED_VALUES`` before and after)."""
     lock_for_write(session)
     person = get_person(session=session, person_id=person_id)
     changes = person_in.model_dump(exclude_unset=True)
     for required in ("name", "start_date"):
         if changes.get(required, ...) is None:
             changes.pop(required, None)
+    before = {k: _json(getattr(person, k)) for k in AUDITED_VALUES if k in changes}
     for key, value in changes.items():
         setattr(person, key, value)
     if person.end_date is not None and person.start_date and person.end_date < person.start_date:
@@ -70,6 +92,18 @@ def update_person(*, session: Session, person_id: int, person_in: PersonUpdate) 
         raise ValidationFailed("end_date must not be before start_date", field="end_date")
     person.updated_at = utcnow()
     session.add(person)
+    record(
+        session,
+        actor=actor,
+        action="update",
+        entity="person",
+        entity_id=person_id,
+        details={
+            "fields": sorted(changes),
+            "before": before,
+            "after": {k: _json(getattr(person, k)) for k in before},
+        },
+    )
     _commit(session, changes.get("external_id"))
     return _public(session, person)
 
@@ -107,9 +141,16 @@ def _public(session: Session, person: Person) -> PersonPublic:
     return _with_faces(person, face_summary(session=session, person_ids=[person.id]))
 
 
-def _commit(session: Session, external_id: str | None) -> None:
+def _json(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _commit(session: Session, external_id: str | None, *, flush_only: bool = False) -> None:
     try:
-        session.commit()
+        if flush_only:
+            session.flush()
+        else:
+            session.commit()
     except IntegrityError as exc:
         session.rollback()
         raise Conflict(

@@ -13,7 +13,8 @@ from facerec.api.deps import Offset, PersonId, SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import openapi_image_body, parse_images
 from facerec.api.sessions import in_session
-from facerec.attendance.views import Actor
+from facerec.auth.deps import CurrentPrincipal, require
+from facerec.auth.permissions import Permission
 from facerec.errors import FaceRecError, ValidationFailed
 from facerec.faces import service as faces
 from facerec.faces.identity import IdentityCheck
@@ -30,14 +31,21 @@ from facerec.people.models import PeoplePage, PersonCreate, PersonPublic, Person
 router = APIRouter(prefix="/people", tags=["people"], responses=ERROR_RESPONSES)
 
 
-@router.post("", status_code=201, response_model=PersonPublic)
-def create_person(session: SessionDep, state: StateDep, person_in: PersonCreate) -> PersonPublic:
+@router.post(
+    "",
+    status_code=201,
+    response_model=PersonPublic,
+    dependencies=[require(Permission.PEOPLE_WRITE)],
+)
+def create_person(
+    session: SessionDep, state: StateDep, person_in: PersonCreate, actor: CurrentPrincipal
+) -> PersonPublic:
     """Without ``start_date``, the person starts today (in the attendance time zone)."""
     today = state.clock().astimezone(ZoneInfo(state.settings.attendance.timezone)).date()
-    return service.create_person(session=session, person_in=person_in, today=today)
+    return service.create_person(session=session, person_in=person_in, today=today, actor=actor)
 
 
-@router.get("", response_model=PeoplePage)
+@router.get("", response_model=PeoplePage, dependencies=[require(Permission.PEOPLE_READ)])
 def list_people(
     session: SessionDep,
     q: Annotated[
@@ -49,21 +57,27 @@ def list_people(
     return service.list_people(session=session, q=q, offset=offset, limit=limit)
 
 
-@router.get("/{person_id}", response_model=PersonPublic)
+@router.get(
+    "/{person_id}", response_model=PersonPublic, dependencies=[require(Permission.PEOPLE_READ)]
+)
 def read_person(session: SessionDep, person_id: PersonId) -> PersonPublic:
     return service.read_person(session=session, person_id=person_id)
 
 
-@router.patch("/{person_id}", response_model=PersonPublic)
+@router.patch(
+    "/{person_id}", response_model=PersonPublic, dependencies=[require(Permission.PEOPLE_WRITE)]
+)
 def update_person(
-    session: SessionDep, person_id: PersonId, person_in: PersonUpdate
+    session: SessionDep, person_id: PersonId, person_in: PersonUpdate, actor: CurrentPrincipal
 ) -> PersonPublic:
-    return service.update_person(session=session, person_id=person_id, person_in=person_in)
+    return service.update_person(
+        session=session, person_id=person_id, person_in=person_in, actor=actor
+    )
 
 
-@router.delete("/{person_id}", status_code=204)
+@router.delete("/{person_id}", status_code=204, dependencies=[require(Permission.PEOPLE_WRITE)])
 def delete_person(
-    session: SessionDep, state: StateDep, person_id: PersonId, actor: Actor = "admin"
+    session: SessionDep, state: StateDep, person_id: PersonId, actor: CurrentPrincipal
 ) -> Response:
     """Remove the person: their faces, photos and crops are erased (and leave the index);
     their attendance events stay in reports as a removed person, under their name or
@@ -82,7 +96,9 @@ def delete_person(
     return Response(status_code=204)
 
 
-@router.get("/{person_id}/faces", response_model=FaceList)
+@router.get(
+    "/{person_id}/faces", response_model=FaceList, dependencies=[require(Permission.PEOPLE_READ)]
+)
 def list_faces(session: SessionDep, person_id: PersonId) -> FaceList:
     items = [FacePublic.of(f) for f in faces.list_faces(session=session, person_id=person_id)]
     return FaceList(items=items, total=len(items))
@@ -101,11 +117,13 @@ def _enrol_public(*, session: Session, **kwargs: Any) -> FacePublic:
     response_model=EnrolResult,
     openapi_extra=openapi_image_body(("file",)),
     summary="Enrol face photos of a person",
+    dependencies=[require(Permission.PEOPLE_WRITE)],
 )
 async def add_faces(
     request: Request,
     state: StateDep,
     person_id: PersonId,
+    actor: CurrentPrincipal,
     force: Annotated[
         bool,
         Query(
@@ -113,7 +131,6 @@ async def add_faces(
             "like the person's other faces (admins; the second is audited)"
         ),
     ] = False,
-    actor: Actor = "admin",
 ) -> JSONResponse:
     """Enrol the dominant face of each photo (one or several ``file`` parts, or JSON
     ``image_base64``). With several photos, the ones that fail are listed in ``rejected``
@@ -133,7 +150,7 @@ async def add_faces(
     result = EnrolResult(faces=[])
     failures: list[FaceRecError] = []
     for number, upload in enumerate(uploads):
-        check = IdentityCheck(settings=state.settings, index=state.index, force=force, actor=actor)
+        check = IdentityCheck(settings=state.settings, index=state.index, force=force)
         try:
             analyzed = await state.runtime.run(upload.data)
             public = await in_session(
@@ -146,6 +163,7 @@ async def add_faces(
                 gates=state.settings.enrol,
                 force=force,
                 check=check,
+                actor=actor,
             )
         except FaceRecError as exc:
             if len(uploads) == 1:

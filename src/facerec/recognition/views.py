@@ -11,6 +11,8 @@ from facerec.api.deps import StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.api.inputs import ParsedBody, json_key, openapi_image_body, parse_images
 from facerec.api.sessions import in_session
+from facerec.auth.deps import require
+from facerec.auth.permissions import Permission
 from facerec.calibration.service import threshold_value
 from facerec.db.models import MAX_ID
 from facerec.errors import ValidationFailed
@@ -77,6 +79,7 @@ def _required(body: ParsedBody, name: str) -> bytes:
     response_model=RecognizeResult,
     openapi_extra=openapi_image_body(("file",), NUMBER_FIELDS),
     summary="Who is in this image? (1:N, open-set)",
+    dependencies=[require(Permission.RECOGNIZE)],
 )
 async def recognize(
     request: Request,
@@ -108,6 +111,7 @@ async def recognize(
         {**NUMBER_FIELDS, "person_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
     ),
     summary="Are these the same person? (1:1)",
+    dependencies=[require(Permission.RECOGNIZE)],
 )
 async def verify(
     request: Request,
@@ -152,6 +156,7 @@ async def verify(
     response_model=DetectResult,
     openapi_extra=openapi_image_body(("file",)),
     summary="Find faces (no identities)",
+    dependencies=[require(Permission.RECOGNIZE)],
 )
 async def detect(request: Request, state: StateDep) -> DetectResult:
     body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
@@ -164,6 +169,7 @@ async def detect(request: Request, state: StateDep) -> DetectResult:
     response_model=EmbedResult,
     openapi_extra=openapi_image_body(("file",)),
     summary="Face descriptors (L2-normalised)",
+    dependencies=[require(Permission.RECOGNIZE)],
 )
 async def embed(request: Request, state: StateDep) -> EmbedResult:
     body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from sqlmodel import Session
 
+from facerec.audit import cli_actor
 from facerec.config import get_settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
@@ -50,6 +51,7 @@ def retention_run(
                 settings=settings.retention,
                 now=clock(),
                 dry_run=dry_run,
+                actor=cli_actor(),
             )
     finally:
         engine.dispose()

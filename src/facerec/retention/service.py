@@ -18,7 +18,9 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from facerec.attendance.crops import remove_unreferenced_crops
-from facerec.attendance.models import AttendanceEvent, AuditEntry, UnknownFace
+from facerec.attendance.models import AttendanceEvent, UnknownFace
+from facerec.audit import record
+from facerec.auth.principal import SYSTEM, Principal
 from facerec.config import RetentionSettings
 from facerec.db.engine import lock_for_write
 from facerec.faces.storage import ImageStore
@@ -58,8 +60,10 @@ def apply_retention(
     now: datetime,
     dry_run: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    actor: Principal = SYSTEM,
 ) -> RetentionReport:
-    """Remove what is past its period as of ``now``; the counts.
+    """Remove what is past its period as of ``now``; the counts. ``actor``: who the
+    audit entry names (the server's job: ``SYSTEM``; ``facerec retention run``: the CLI).
 
     ``should_stop`` is asked between batches (a server shutting down stops early; the
     next run finishes the work)."""
@@ -89,7 +93,7 @@ def apply_retention(
             if len(paths) < limit:
                 break
     if report.rows:
-        _audit(session, report, now)
+        _audit(session, report, now, actor)
     return report
 
 
@@ -164,18 +168,9 @@ def _scalar(session: Session, query: SelectOfScalar[int]) -> int:
     return int(session.exec(query).one())
 
 
-def _audit(session: Session, report: RetentionReport, now: datetime) -> None:
+def _audit(session: Session, report: RetentionReport, now: datetime, actor: Principal) -> None:
     """One audit entry per run that removed something (who: the retention job)."""
     lock_for_write(session)
     details = {k: v for k, v in asdict(report).items() if k != "dry_run"}
-    session.add(
-        AuditEntry(
-            time=now,
-            actor="retention",
-            action="retention",
-            entity="retention",
-            entity_id=None,
-            details=details,
-        )
-    )
+    record(session, actor=actor, action="retention", entity="retention", details=details, time=now)
     session.commit()

@@ -8,8 +8,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from facerec.auth.deps import public
+
 STATIC = Path(__file__).with_name("static")
-PAGES = ("/", "/recognize", "/people", "/people/{person_id}", "/attendance", "/kiosk", "/status")
+PAGES = (
+    *("/", "/recognize", "/people", "/people/{person_id}", "/attendance", "/kiosk", "/status"),
+    *("/login", "/setup", "/account", "/users", "/keys", "/devices", "/audit"),
+)
+"""Page shells hold no data (public); the API behind each page checks the caller."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -19,7 +25,7 @@ def _index() -> FileResponse:
 
 
 for page in PAGES:
-    router.add_api_route(page, _index, methods=["GET"])
+    router.add_api_route(page, _index, methods=["GET"], dependencies=[public()])
 
 
 def mount_web(app: FastAPI) -> None:

@@ -18,12 +18,27 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(method, path, { json, form, query } = {}) {
+// Where a 401 must not send the browser to the login page: the login and set-up calls
+// themselves, pairing, and the kiosk (a device token; it shows its own message).
+const NO_LOGIN_REDIRECT = ["/auth/login", "/auth/setup", "/auth/me", "/auth/password", "/devices/pair"];
+const NO_LOGIN_PAGES = ["/login", "/setup", "/kiosk"];
+
+export function loginUrl(next = location.pathname + location.search) {
+  return `/login?next=${encodeURIComponent(next)}`;
+}
+
+function toLogin(path, headers) {
+  if (NO_LOGIN_REDIRECT.includes(path) || headers.Authorization) return;
+  if (NO_LOGIN_PAGES.includes(location.pathname)) return;
+  location.assign(loginUrl());
+}
+
+export async function request(method, path, { json, form, query, headers } = {}) {
   const url = new URL(API + path, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   }
-  const init = { method, headers: {} };
+  const init = { method, headers: { ...(headers || {}) }, credentials: "same-origin" };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -40,6 +55,7 @@ export async function request(method, path, { json, form, query } = {}) {
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const error = body && body.error ? body.error : { code: "internal_error", message: response.statusText };
+    if (response.status === 401) toLogin(path, init.headers);
     throw new ApiError(response.status, error.code, error.message, error);
   }
   return body;

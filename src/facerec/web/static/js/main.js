@@ -6,6 +6,16 @@ import { personPage } from "./pages/person.js";
 import { attendancePage } from "./pages/attendance.js";
 import { kioskPage } from "./pages/kiosk.js";
 import { statusPage } from "./pages/status.js";
+import { loginPage } from "./pages/login.js";
+import { setupPage } from "./pages/setup.js";
+import { accountPage } from "./pages/account.js";
+import { usersPage } from "./pages/users.js";
+import { keysPage } from "./pages/keys.js";
+import { devicesPage } from "./pages/devices.js";
+import { auditPage } from "./pages/audit.js";
+import { loadMe, logout, me } from "./auth.js";
+import { loginUrl } from "./api.js";
+import { t } from "./i18n.js";
 
 const ROUTES = [
   [/^\/(recognize)?$/, recognizePage, "nav-recognize"],
@@ -14,7 +24,16 @@ const ROUTES = [
   [/^\/attendance$/, attendancePage, "nav-attendance"],
   [/^\/kiosk$/, kioskPage, "nav-kiosk"],
   [/^\/status$/, statusPage, "nav-status"],
+  [/^\/login$/, loginPage, null],
+  [/^\/setup$/, setupPage, null],
+  [/^\/account$/, accountPage, null],
+  [/^\/users$/, usersPage, "nav-users"],
+  [/^\/keys$/, keysPage, "nav-keys"],
+  [/^\/devices$/, devicesPage, "nav-devices"],
+  [/^\/audit$/, auditPage, "nav-audit"],
 ];
+// Pages that work without a logged-in user (the kiosk may hold a device token instead).
+const OPEN_PAGES = ["/login", "/setup", "/kiosk"];
 
 let cleanup = null;
 
@@ -39,10 +58,20 @@ async function render() {
   }
   document.body.classList.toggle("kiosk-mode", navId === "nav-kiosk");
   translateStatic();
+  showUser();
   cleanup = (await page(main, { params: match.slice(1), navigate })) || null;
 }
 
-function start() {
+function showUser() {
+  const who = me();
+  const menu = document.querySelector(".user-menu");
+  menu.hidden = !who || who.kind !== "user";
+  if (menu.hidden) return;
+  menu.querySelector(".user-name").textContent = who.name;
+  menu.querySelector(".role").textContent = t(`role.${who.role}`);
+}
+
+async function start() {
   const lang = currentLang();
   setLang(lang);
   const select = document.getElementById("lang-switch");
@@ -58,6 +87,15 @@ function start() {
     navigate(link.getAttribute("href"));
   });
   window.addEventListener("popstate", render);
+  document.getElementById("logout").addEventListener("click", async () => {
+    await logout().catch(() => {});
+    navigate("/login");
+  });
+  const who = await loadMe().catch(() => null);
+  if (!who && !OPEN_PAGES.includes(location.pathname)) {
+    location.replace(loginUrl());
+    return;
+  }
   render();
 }
 

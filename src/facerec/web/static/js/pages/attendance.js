@@ -97,13 +97,13 @@ function unknownSection(zone, people) {
   }
   function card(group) {
     const name = h("input", { type: "text", maxlength: 200, required: true });
-    const enrol = h("form", { class: "row" }, labelled(t("att.enrolAs"), name), h("button", { type: "submit" }, t("att.enrol")));
+    const enrol = h("form", { class: "row", "data-perm": "attendance:write" }, labelled(t("att.enrolAs"), name), h("button", { type: "submit" }, t("att.enrol")));
     enrol.addEventListener("submit", (event) => {
       event.preventDefault();
       act(post(`/attendance/unknown/${group.group_id}/enrol`, { name: name.value.trim() }));
     });
     const target = h("select", {}, people.map((p) => h("option", { value: p.id }, p.name)));
-    const assign = h("form", { class: "row" }, labelled(t("att.assignTo"), target), h("button", { type: "submit", class: "secondary" }, t("att.assign")));
+    const assign = h("form", { class: "row", "data-perm": "attendance:write" }, labelled(t("att.assignTo"), target), h("button", { type: "submit", class: "secondary" }, t("att.assign")));
     assign.addEventListener("submit", (event) => {
       event.preventDefault();
       const path = `/attendance/unknown/${group.group_id}/assign`;
@@ -117,7 +117,7 @@ function unknownSection(zone, people) {
       h("img", { src: `/api/v1/attendance/unknown/faces/${group.face_ids[0]}/crop`, alt: "" }),
       h("span", { class: "muted" }, t("att.seen", { n: group.count, time: formatTime(group.last_seen, zone, true) })),
       enrol, people.length ? assign : "",
-      h("button", { type: "button", class: "danger", onclick: () => act(post(`/attendance/unknown/${group.group_id}/dismiss`)) }, t("att.dismiss")));
+      h("button", { type: "button", class: "danger", "data-perm": "attendance:write", onclick: () => act(post(`/attendance/unknown/${group.group_id}/dismiss`)) }, t("att.dismiss")));
   }
   async function act(promise) {
     try {
@@ -140,7 +140,7 @@ async function scheduleSection() {
   const grace = h("input", { type: "number", min: 0, max: 240, value: current.grace_minutes });
   const days = [1, 2, 3, 4, 5, 6, 7].map((d) => h("label", { class: "check" },
     h("input", { type: "checkbox", value: d, checked: current.weekdays.includes(d) }), t(`weekday.${d}`)));
-  const form = h("form", { class: "row wrap" }, labelled(t("att.start"), start), labelled(t("att.end"), end),
+  const form = h("form", { class: "row wrap", "data-perm": "attendance:write" }, labelled(t("att.start"), start), labelled(t("att.end"), end),
     labelled(t("att.grace"), grace), h("fieldset", {}, h("legend", {}, t("att.weekdays")), days),
     h("button", { type: "submit" }, t("att.save")));
   form.addEventListener("submit", async (event) => {
@@ -163,12 +163,12 @@ async function holidayEditor() {
   async function load() {
     const days = await get("/attendance/holidays");
     list.replaceChildren(...days.map((d) => h("li", {}, `${d.day} · ${d.name} · ${t(`att.kind.${d.kind}`)} `,
-      h("button", { type: "button", class: "danger small", onclick: async () => { await del(`/attendance/holidays/${d.day}`); load(); } }, t("att.remove")))));
+      h("button", { type: "button", class: "danger small", "data-perm": "attendance:write", onclick: async () => { await del(`/attendance/holidays/${d.day}`); load(); } }, t("att.remove")))));
   }
   const day = h("input", { type: "date", required: true });
   const name = h("input", { type: "text", maxlength: 100 });
   const kind = h("select", {}, h("option", { value: "off" }, t("att.kind.off")), h("option", { value: "workday" }, t("att.kind.workday")));
-  const form = h("form", { class: "row wrap" }, labelled(t("att.holidayDay"), day), labelled(t("att.holidayName"), name),
+  const form = h("form", { class: "row wrap", "data-perm": "attendance:write" }, labelled(t("att.holidayDay"), day), labelled(t("att.holidayName"), name),
     labelled(t("att.holidayKind"), kind), h("button", { type: "submit", class: "secondary" }, t("att.addHoliday")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -64,7 +64,7 @@ function addForm(reload) {
   const force = h("input", { type: "checkbox", "data-testid": "person-force" });
   const report = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit", "data-testid": "person-submit" }, t("people.submit"));
-  const form = h("form", { class: "panel", "aria-labelledby": "add-person" },
+  const form = h("form", { class: "panel", "aria-labelledby": "add-person", "data-perm": "people:write" },
     h("h2", { id: "add-person" }, t("people.add")),
     labelled(t("people.name"), name), labelled(t("people.externalId"), externalId),
     labelled(t("people.photos"), photos),

@@ -14,7 +14,7 @@ export async function personPage(main, { params, navigate }) {
     return;
   }
   const name = h("input", { type: "text", value: person.name, maxlength: 200, required: true, "data-testid": "person-rename-input" });
-  const renameForm = h("form", { class: "row" }, labelled(t("people.name"), name),
+  const renameForm = h("form", { class: "row", "data-perm": "people:write" }, labelled(t("people.name"), name),
     h("button", { type: "submit" }, t("person.rename")));
   renameForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -29,7 +29,7 @@ export async function personPage(main, { params, navigate }) {
 
   const start = h("input", { type: "date", value: person.start_date || "", required: true, "data-testid": "person-start-date" });
   const end = h("input", { type: "date", value: person.end_date || "", "data-testid": "person-end-date" });
-  const datesForm = h("form", { class: "row" }, labelled(t("person.startDate"), start), labelled(t("person.endDate"), end),
+  const datesForm = h("form", { class: "row", "data-perm": "people:write" }, labelled(t("person.startDate"), start), labelled(t("person.endDate"), end),
     h("button", { type: "submit", "data-testid": "person-save-dates" }, t("person.saveDates")));
   datesForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -59,7 +59,7 @@ export async function personPage(main, { params, navigate }) {
     grid.replaceChildren(...faces.items.map((face) =>
       h("li", { class: "photo" },
         h("img", { src: `/api/v1/faces/${face.id}/thumbnail`, alt: `${person.name} #${face.id}` }),
-        h("button", { type: "button", class: "danger small", "aria-label": `${t("person.remove")} #${face.id}`,
+        h("button", { type: "button", class: "danger small", "aria-label": `${t("person.remove")} #${face.id}`, "data-perm": "people:write",
           onclick: async () => {
             if (!confirm(t("person.confirmRemove"))) return;
             await del(`/faces/${face.id}`);
@@ -67,7 +67,7 @@ export async function personPage(main, { params, navigate }) {
           } }, "✕"))));
   }
 
-  const removeButton = h("button", { type: "button", class: "danger", "data-testid": "person-delete",
+  const removeButton = h("button", { type: "button", class: "danger", "data-testid": "person-delete", "data-perm": "people:write",
     onclick: async () => {
       if (!confirm(t("person.confirmDelete", { name: person.name }))) return;
       await del(`/people/${id}`);
@@ -82,13 +82,13 @@ export async function personPage(main, { params, navigate }) {
     renameForm,
     h("h2", {}, t("person.photos")),
     grid,
-    labelled(t("person.addPhotos"), upload),
-    h("label", { class: "check" }, force, ` ${t("people.force")}`),
+    h("div", { "data-perm": "people:write" }, labelled(t("person.addPhotos"), upload),
+      h("label", { class: "check" }, force, ` ${t("people.force")}`)),
     report,
     await scheduleChooser(id),
     h("h2", {}, t("person.dates")),
     datesForm,
-    h("p", {}, h("a", { href: `/api/v1/people/${id}/export`, download: "", "data-testid": "person-export" }, t("person.export"))),
+    h("p", { "data-perm": "people:write" }, h("a", { href: `/api/v1/people/${id}/export`, download: "", "data-testid": "person-export" }, t("person.export"))),
     h("div", { class: "row end" }, removeButton),
   );
   loadPhotos();
@@ -106,5 +106,5 @@ async function scheduleChooser(personId) {
     await put(`/attendance/people/${personId}/schedule`, { schedule_id: select.value ? Number(select.value) : null });
     toast(t("person.saved"));
   });
-  return labelled(t("person.schedule"), select);
+  return h("div", { "data-perm": "attendance:write" }, labelled(t("person.schedule"), select));
 }

@@ -47,7 +47,7 @@ function calibrationPanel() {
       body.replaceChildren(
         h("p", {}, t("cal.summary", { people: report.people, faces: report.faces, impostors: report.impostor_pairs, genuine: report.genuine_pairs })),
         h("div", { class: "scroll" }, table),
-        h("div", { class: "row wrap" }, apply, reset),
+        h("div", { class: "row wrap", "data-perm": "settings" }, apply, reset),
         report.look_alikes.length ? h("ul", {}, report.look_alikes.slice(0, 10).map((l) =>
           h("li", {}, t("cal.lookAlike", { a: l.name_a, b: l.name_b, s: percent(l.similarity) })))) : "",
         report.warnings.length ? h("ul", { class: "warnings" }, report.warnings.map((w) => h("li", {}, w))) : "",
