@@ -175,3 +175,20 @@ def test_a_persons_own_schedule(api: TestClient) -> None:
     ):
         assert unknown.status_code == 404
         assert unknown.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("day", ["0", "86400", "2026-10-1"])
+def test_a_holiday_day_must_be_written_as_a_date(api: TestClient, day: str) -> None:
+    """Pydantic alone reads "0" as a Unix time: PUT /holidays/0 stored 1970-01-01."""
+    put = api.put(f"{API}/holidays/{day}", json={"name": "x", "kind": "off"})
+    assert put.status_code == 422, put.text
+    assert put.json()["error"]["code"] == "validation_error"
+    assert api.delete(f"{API}/holidays/{day}").status_code == 422
+    assert api.get(f"{API}/holidays", params={"from": day}).status_code == 422
+    assert api.get(f"{API}/holidays").json() == []
+
+
+def test_a_holiday_on_an_iso_day_is_stored(api: TestClient) -> None:
+    assert api.put(f"{API}/holidays/2026-10-01", json={"name": "国庆节", "kind": "off"}).is_success
+    listed = api.get(f"{API}/holidays", params={"from": "2026-10-01", "to": "2026-10-01"})
+    assert [h["day"] for h in listed.json()] == ["2026-10-01"]

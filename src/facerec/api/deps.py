@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import BeforeValidator
 from sqlmodel import Session
 
 from facerec.db.models import MAX_ID
@@ -36,3 +38,17 @@ GroupId = Annotated[int, Path(gt=0, le=MAX_ID, description="An unknown visitor g
 ScheduleId = Annotated[int, Path(gt=0, le=MAX_ID, description="A schedule's id")]
 PersonFilter = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only this person")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` names a day in a path or query: pydantic would also read ``0`` or
+    ``1700000000`` as a Unix time (``PUT /attendance/holidays/0`` stored 1970-01-01)."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+IsoDay = BeforeValidator(iso_day)
+"""Put in the ``Annotated`` of a ``date`` path or query parameter."""

@@ -6,11 +6,12 @@ from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from facerec.api.deps import (
     EventId,
     GroupId,
+    IsoDay,
     Offset,
     PersonFilter,
     PersonId,
@@ -55,13 +56,16 @@ router = APIRouter(prefix="/attendance", tags=["attendance"], responses=ERROR_RE
 
 FromDay = Annotated[
     date | None,
+    IsoDay,
     Query(alias="from", ge=EARLIEST_DAY, le=LATEST_DAY, description="First local day (inclusive)"),
 ]
 ToDay = Annotated[
     date | None,
+    IsoDay,
     Query(alias="to", ge=EARLIEST_DAY, le=LATEST_DAY, description="Last local day (inclusive)"),
 ]
 Limit = Annotated[int, Query(ge=1, le=500)]
+HolidayDay = Annotated[date, IsoDay, Path(description="The day, YYYY-MM-DD")]
 
 
 def _zone(state: AppState) -> ZoneInfo:
@@ -407,7 +411,7 @@ def get_holidays(
     dependencies=[require(Permission.ATTENDANCE_WRITE)],
 )
 def put_holiday(
-    session: SessionDep, day: date, holiday_in: HolidayIn, actor: CurrentPrincipal
+    session: SessionDep, day: HolidayDay, holiday_in: HolidayIn, actor: CurrentPrincipal
 ) -> HolidayPublic:
     return schedules.put_holiday(session=session, day=day, holiday_in=holiday_in, actor=actor)
 
@@ -415,7 +419,7 @@ def put_holiday(
 @router.delete(
     "/holidays/{day}", status_code=204, dependencies=[require(Permission.ATTENDANCE_WRITE)]
 )
-def delete_holiday(session: SessionDep, day: date, actor: CurrentPrincipal) -> Response:
+def delete_holiday(session: SessionDep, day: HolidayDay, actor: CurrentPrincipal) -> Response:
     schedules.delete_holiday(session=session, day=day, actor=actor)
     return Response(status_code=204)
 
