@@ -4,7 +4,6 @@ credentials written straight into the database (independent of the code under te
 from __future__ import annotations
 
 import hashlib
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ from sqlmodel import Session, select
 
 from facerec.app import create_app
 from facerec.audit.models import AuditEntry
-from facerec.auth.models import ApiKey
 from facerec.config import Settings
+from tests import credentials
 from tests.fakes import FakeEngine
 
 
@@ -60,19 +59,10 @@ def db_of(client: TestClient) -> Engine:
 
 def insert_key(db: Engine, *, role: str, scopes: list[str] | None = None, name: str = "") -> str:
     """An API key row made by hand; its secret."""
-    secret = "frk_" + secrets.token_urlsafe(32)
-    with Session(db) as session:
-        session.add(
-            ApiKey(
-                name=name or f"{role}-key",
-                prefix=secret[:12],
-                secret_hash=sha256(secret),
-                role=role,
-                scopes=scopes or [],
-            )
-        )
-        session.commit()
-    return secret
+    now = datetime.now(UTC)
+    return credentials.api_key(
+        db, name=name or f"{role}-key", role=role, now=now, scopes=tuple(scopes or ())
+    )
 
 
 def bearer(secret: str) -> dict[str, str]:

@@ -38,6 +38,8 @@ GroupId = Annotated[int, Path(gt=0, le=MAX_ID, description="An unknown visitor g
 ScheduleId = Annotated[int, Path(gt=0, le=MAX_ID, description="A schedule's id")]
 PersonFilter = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only this person")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+"""Page size of the listing routes."""
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 

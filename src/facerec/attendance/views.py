@@ -12,6 +12,7 @@ from facerec.api.deps import (
     EventId,
     GroupId,
     IsoDay,
+    Limit,
     Offset,
     PersonFilter,
     PersonId,
@@ -64,7 +65,6 @@ ToDay = Annotated[
     IsoDay,
     Query(alias="to", ge=EARLIEST_DAY, le=LATEST_DAY, description="Last local day (inclusive)"),
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
 HolidayDay = Annotated[date, IsoDay, Path(description="The day, YYYY-MM-DD")]
 
 

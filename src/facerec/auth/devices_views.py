@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from facerec.api.deps import Offset, SessionDep, StateDep
+from facerec.api.deps import Limit, Offset, SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.auth import devices
 from facerec.auth.deps import CurrentPrincipal, public, require
@@ -16,7 +16,6 @@ from facerec.state import AppState
 
 router = APIRouter(prefix="/devices", tags=["access"], responses=ERROR_RESPONSES)
 DeviceId = Annotated[int, Path(gt=0, le=MAX_ID, description="A device's id")]
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def _base_url(state: AppState, request: Request) -> str:

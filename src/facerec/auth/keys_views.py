@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 
-from facerec.api.deps import Offset, SessionDep, StateDep
+from facerec.api.deps import Limit, Offset, SessionDep, StateDep
 from facerec.api.errors import ERROR_RESPONSES
 from facerec.auth import keys
 from facerec.auth.deps import CurrentPrincipal, require
@@ -15,7 +15,6 @@ from facerec.db.models import MAX_ID
 
 router = APIRouter(prefix="/keys", tags=["access"], responses=ERROR_RESPONSES)
 KeyId = Annotated[int, Path(gt=0, le=MAX_ID, description="An API key's id")]
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("", response_model=keys.KeyPage, dependencies=[require(Permission.ADMIN)])
