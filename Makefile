@@ -1,11 +1,11 @@
 # FaceRec: `make run` serves on http://127.0.0.1:8000 (data in ./data); `make test` runs every check.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser run test lint typecheck unit dst lock mutation bench-threshold clean
+.PHONY: install browser run test test-newest lint typecheck unit dst lock mutation bench-threshold bench-load clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,24 @@ unit: install
 test: lint typecheck browser
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory dst
+	$(MAKE) --no-print-directory test-newest
+
+# The whole suite again on the newest supported Python (3.13) in $(NEWEST_VENV), built from the
+# project files. No Python 3.13 is a failure, not a skip: CI must not pass green without having
+# run it. `make test SKIP_NEWEST=1` skips it on purpose and says so.
+NEWEST_VENV ?= .venv313
+test-newest: browser
+ifeq ($(SKIP_NEWEST),1)
+	@echo "!!! SKIP_NEWEST=1: the suite was NOT run on Python 3.13 !!!"
+else
+	@py="$$(.ci/newest-python)" || { \
+	  echo "!!! No working python3.13 on PATH or in pyenv (\$$PYENV_ROOT/versions/3.13*): the suite cannot run on the newest supported Python." >&2; \
+	  echo "!!! Install Python 3.13 (apt-get install python3.13-venv, or pyenv install 3.13), or run 'make test SKIP_NEWEST=1' to skip it knowingly." >&2; \
+	  exit 1; }; \
+	echo "test-newest: $$py"; \
+	$(MAKE) --no-print-directory install PYTHON="$$py" VENV=$(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/pytest -q
+endif
 
 dst: install
 	TZ=America/New_York FACEREC_ATTENDANCE__TIMEZONE=America/New_York \
@@ -58,6 +76,12 @@ lock: install
 
 bench-threshold: install
 	$(BIN)/python bench/lfw_threshold.py
+
+# Load test against a running server (README "Load test"): FACEREC_BENCH_KEY=<admin key> make bench-load
+BENCH_HOST ?= http://127.0.0.1:8000
+bench-load: install
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
+	$(BIN)/locust -f bench/locustfile.py --headless -u 8 -r 2 -t 60s --host $(BENCH_HOST)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -96,7 +96,7 @@ def enroll(directory: Path, data_dir: Path, engine: str) -> tuple[float, str]:
     )
     seconds = time.perf_counter() - start
     output = done.stdout + done.stderr
-    if done.returncode not in {0, 1}:  # 1: every file failed, still a report
+    if done.returncode not in {0, 1}:  # 1: some file failed, still a report
         raise RuntimeError(f"facerec enroll ({engine}) exited {done.returncode}:\n{output}")
     return seconds, output
 

@@ -41,7 +41,7 @@ from playwright.sync_api import (  # noqa: E402
 
 PASSWORDS = {"alice": "alice-admin-pw-1", "victor": "victor-viewer-pw-1"}
 ROLES = {"alice": "admin", "victor": "viewer"}
-ADMIN_NAV = ("nav-users", "nav-keys", "nav-devices", "nav-audit")
+ADMIN_NAV = ("nav-users", "nav-keys", "nav-devices", "nav-audit", "nav-webhooks")
 PAGES = (
     "/",
     "/people",
@@ -51,6 +51,7 @@ PAGES = (
     "/keys",
     "/devices",
     "/audit",
+    "/webhooks",
     "/account",
 )
 

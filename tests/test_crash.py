@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _variants(count: int) -> list[str]:
 
 def _rows(data: Path) -> tuple[set[str], set[int]]:
     """Image paths and face ids as committed in the database."""
-    with sqlite3.connect(data / "facerec.db") as db:
+    with closing(sqlite3.connect(data / "facerec.db")) as db, db:
         paths = {row[0] for row in db.execute("SELECT path FROM images")}
         faces = {row[0] for row in db.execute("SELECT id FROM faces")}
     return paths, faces

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ class Data:
         return self.settings.data_dir / "facerec.db"
 
     def sql(self, statement: str, *args: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as db:
+        with closing(sqlite3.connect(self.db)) as db, db:
             return db.execute(statement, args).fetchall()
 
     def files(self, folder: str) -> set[str]:
@@ -267,7 +268,7 @@ def test_corrupt_embeddings_are_reported(data: Data, blob: bytes, problem: str) 
 
 
 def test_a_face_whose_image_row_is_gone(data: Data) -> None:
-    with sqlite3.connect(data.db) as db:
+    with closing(sqlite3.connect(data.db)) as db, db:
         db.execute("PRAGMA foreign_keys = OFF")
         db.execute("UPDATE faces SET image_id = 999 WHERE id = ?", (data.faces["Red"],))
     report = doctor(data)

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def _restart_and_examine(server: ServerProcess) -> None:
     code, report = _doctor(server.data_dir)
     assert report["findings"] == [], report
     assert code == 0, report
-    with sqlite3.connect(server.data_dir / "facerec.db") as db:
+    with closing(sqlite3.connect(server.data_dir / "facerec.db")) as db, db:
         (faces,) = db.execute("SELECT count(*) FROM faces").fetchone()
     assert report["checked"]["faces"] == report["checked"]["index_entries"] == faces
 

@@ -83,5 +83,5 @@ def test_the_real_command_exits_non_zero(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert "refusing to serve on 0.0.0.0" in " ".join(done.stdout.split())
+    assert "refusing to serve on 0.0.0.0" in " ".join(done.stderr.split())  # errors: stderr
     assert not data.exists()

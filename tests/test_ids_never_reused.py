@@ -7,7 +7,8 @@ adding one gave the deleted id again (person 31 came back as someone else)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,10 +110,12 @@ BEFORE_0005 = {"audit_log": "attendance_audit"}
 """Tables whose name at 0003 was another."""
 
 
-def _connect(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
+@contextmanager
+def _connect(db: Path) -> Iterator[sqlite3.Connection]:
+    """A connection with foreign keys on, committed and closed at the end of the block."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("PRAGMA foreign_keys=ON")
+        yield conn
 
 
 def _create_delete_create(db: Path, table: str, insert: Insert) -> tuple[int, int]:

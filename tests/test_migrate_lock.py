@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 from facerec.db.migrate import upgrade
@@ -17,7 +18,7 @@ from facerec.db.migrate import upgrade
 def _tables(db: Path) -> set[str]:
     if not db.exists():
         return set()
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         return {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
 
 
@@ -60,6 +61,6 @@ def test_two_processes_upgrading_one_new_database_both_succeed(tmp_path: Path) -
     ]
     outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
-    with sqlite3.connect(data / "facerec.db") as conn:
+    with closing(sqlite3.connect(data / "facerec.db")) as conn, conn:
         (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert version

@@ -52,11 +52,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/keys"): PUBLIC,
     ("GET", "/devices"): PUBLIC,
     ("GET", "/audit"): PUBLIC,
+    ("GET", "/webhooks"): PUBLIC,
     ("GET", "/account"): PUBLIC,
     ("GET", "/docs"): PUBLIC,  # the pages hold no data; offline assets (engineer "docs")
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/api/v1/status"): "status",
+    ("GET", "/metrics"): "metrics",  # Prometheus (issue #13)
     # people and faces
     ("GET", "/api/v1/people"): "people:read",
     ("POST", "/api/v1/people"): "people:write",
@@ -123,6 +125,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/devices/pair"): PUBLIC,
     # audit (engineer "audit")
     ("GET", "/api/v1/audit"): "admin",
+    # webhooks (issue #13 item 2)
+    ("GET", "/api/v1/webhooks"): "admin",
+    ("POST", "/api/v1/webhooks"): "admin",
+    ("GET", "/api/v1/webhooks/{webhook_id}"): "admin",
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): "admin",
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): "admin",
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): "admin",
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "admin",
+    # gallery export/import (issue #13)
+    ("GET", "/api/v1/gallery/export"): "admin",
+    ("POST", "/api/v1/gallery/import"): "admin",
 }
 
 IN_PROGRESS = {

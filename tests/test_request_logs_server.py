@@ -9,6 +9,7 @@ import json
 import re
 import sqlite3
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def get(root: str, path: str, request_id: str) -> tuple[int, dict[str, str], Any
 
 def break_and_call(server: ServerProcess, request_id: str) -> None:
     """Drop a table under the server; reading it is then an unexpected error (500)."""
-    with sqlite3.connect(server.data_dir / "facerec.db") as db:
+    with closing(sqlite3.connect(server.data_dir / "facerec.db")) as db, db:
         db.execute("DROP TABLE attendance_holidays")
     status, headers, body = get(server.root, "/api/v1/attendance/holidays", request_id)
     assert status == 500, body

@@ -31,6 +31,7 @@ from facerec.people.models import Person
 from facerec.retention.job import RetentionJob
 from facerec.retention.lease import LEASE_KEY, lease_holder, release_lease, take_lease
 from facerec.retention.service import RetentionReport, apply_retention
+from facerec.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import two_people_db
 from tests.fakes import FakeEngine, picture
 
@@ -262,6 +263,46 @@ def test_dry_run_counts_and_changes_nothing(
         assert len(session.exec(select(UnknownFace)).all()) == 2
 
 
+def test_finished_webhook_deliveries_go_after_their_period_pending_ones_never(
+    settings: Settings, db: Engine, crops: CropStore
+) -> None:
+    now = noon(settings)
+    with Session(db, expire_on_commit=False) as session:
+        endpoint = WebhookEndpoint(url="http://127.0.0.1:9/", events=["person.created"], secret="s")
+        session.add(endpoint)
+        session.commit()
+        rows = {}
+        for status, days in [("sent", 31), ("failed", 31), ("pending", 40), ("sent", 29)]:
+            row = WebhookDelivery(
+                delivery_id=f"{status}-{days}",
+                endpoint_id=endpoint.id or 0,
+                event="person.created",
+                payload={"person_id": 1, "name": "Ada"},
+                status=status,
+                created_at=now - days * DAY,
+                queued_at=now - days * DAY,
+                next_attempt_at=now - days * DAY,
+            )
+            session.add(row)
+            rows[row.delivery_id] = row
+        session.commit()
+
+    counted = _run(db, crops, settings.retention, now, dry_run=True)
+    report = _run(db, crops, settings.retention, now)
+
+    assert counted == RetentionReport(webhook_deliveries=2, dry_run=True)
+    assert report == RetentionReport(webhook_deliveries=2)
+    with Session(db) as session:
+        left = session.exec(select(WebhookDelivery.delivery_id)).all()
+        assert sorted(left) == ["pending-40", "sent-29"]
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "retention")).one()
+        assert audit.details["webhook_deliveries"] == 2
+    forever = settings.retention.model_copy(update={"webhook_deliveries_days": 0})
+    assert _run(db, crops, forever, now + 365 * DAY) == RetentionReport(
+        checkin_crops=0, webhook_deliveries=0
+    )
+
+
 # -- the lease ----------------------------------------------------------------------------
 
 
@@ -438,6 +479,7 @@ def test_cli_retention_run_and_dry_run(
         "checkin_crops": 1,
         "unknown_faces": 1,
         "resolved_unknown_faces": 0,
+        "webhook_deliveries": 0,
         "files_removed": 0,
         "dry_run": True,
     }

@@ -36,6 +36,7 @@ from facerec.auth.deps import check_every_route_declares
 from facerec.auth.devices_views import router as devices_router
 from facerec.auth.keys_views import router as keys_router
 from facerec.auth.views import auth_router, users_router
+from facerec.backup.schedule import BackupJob
 from facerec.calibration.views import router as calibration_router
 from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
@@ -45,6 +46,7 @@ from facerec.db.pool import pool_limits
 from facerec.faces.reembed import stale_faces
 from facerec.faces.storage import ImageStore
 from facerec.faces.views import router as faces_router
+from facerec.gallery.views import router as gallery_router
 from facerec.index.base import VectorIndex
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.sync import IndexSync
@@ -53,12 +55,17 @@ from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
 from facerec.logs import configure as configure_logging
 from facerec.maintenance import remove_orphan_files
+from facerec.metrics.middleware import RequestMetrics
+from facerec.metrics.multiproc import worker_stopped
+from facerec.metrics.views import router as metrics_router
 from facerec.people.export_views import router as export_router
 from facerec.people.views import router as people_router
 from facerec.recognition.views import router as recognition_router
 from facerec.retention.job import RetentionJob
 from facerec.state import AppState
 from facerec.web.views import mount_web
+from facerec.webhooks.job import WebhookJob
+from facerec.webhooks.views import router as webhooks_router
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -128,11 +135,18 @@ def create_app(
         app.state.facerec = state
         retention = app.state.retention = RetentionJob(state)
         retention.start()
+        backups = app.state.backups = BackupJob(state)  # only when backup.every_hours is set
+        backups.start()
+        webhooks = app.state.webhooks = WebhookJob(state)  # one sender across workers
+        webhooks.start()
         try:
             yield
         finally:
+            await webhooks.stop()
+            await backups.stop()
             await retention.stop()
             await run_in_threadpool(close_state, state)
+            worker_stopped()  # its live gauges leave the sums (metrics/multiproc.py)
 
     app = FastAPI(
         title="FaceRec",
@@ -152,7 +166,8 @@ def create_app(
     app.add_middleware(RequestId)  # every log line of a request, its 500 included, has its id
     app.add_middleware(WorkerHeader)
     add_cors(app, settings.auth.cors_origins)  # only when origins are listed
-    app.add_middleware(SecurityHeaders)  # outermost: every answer, a 500 or a preflight too
+    app.add_middleware(SecurityHeaders)  # every answer, a 500 or a preflight too
+    app.add_middleware(RequestMetrics)  # outermost: counts what clients see (metrics/)
     api = APIRouter(prefix=API_PREFIX)
     routers = (
         people_router,
@@ -166,11 +181,14 @@ def create_app(
         auth_router,
         users_router,
         audit_router,
+        gallery_router,
+        webhooks_router,
     )
     for router in (*routers, health_router, probes):
         api.include_router(router)
     app.include_router(api)
     app.include_router(probes, include_in_schema=False)  # also at the root, for orchestrators
+    app.include_router(metrics_router)  # GET /metrics, where Prometheus looks
 
     mount_docs(app)
     mount_web(app)

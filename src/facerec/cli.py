@@ -22,9 +22,11 @@ from sqlmodel import Session
 from facerec.app import build_state, close_state
 from facerec.auth.keys_cli import keys_app
 from facerec.auth.users_cli import announce_setup, users_app
+from facerec.backup.cli import backup, restore
 from facerec.calibration.models import Calibration
 from facerec.calibration.service import threshold_value
-from facerec.cli_support import cli_session
+from facerec.cli_batch import EXIT_STATUS, file_table, finish_batch, item_failed, labelled_files
+from facerec.cli_support import cli_session, fail, stderr
 from facerec.config import Settings, get_settings
 from facerec.db.engine import lock_for_write
 from facerec.db.migrate import upgrade
@@ -33,13 +35,21 @@ from facerec.doctor import DoctorReport, doctor_for
 from facerec.errors import FaceRecError
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
 from facerec.faces.reembed import reembed_faces, stale_faces
+from facerec.gallery.cli import gallery_export, gallery_import
 from facerec.index.models import request_rebuild
+from facerec.inference.types import FaceEngine
 from facerec.people import service as people
 from facerec.recognition.service import recognize as recognize_faces
 from facerec.retention.cli import retention_app
 from facerec.state import AppState
+from facerec.webhooks.cli import webhooks_app
 
-app = typer.Typer(help="FaceRec: self-hosted face recognition.", no_args_is_help=True)
+app = typer.Typer(
+    help="FaceRec: self-hosted face recognition.",
+    epilog=EXIT_STATUS,
+    no_args_is_help=True,
+    rich_markup_mode=None,  # Rich's help shows flags as taking a <bool>; Click's does not
+)
 people_app = typer.Typer(help="List, show and delete people.", no_args_is_help=True)
 index_app = typer.Typer(help="The vector index (a cache of the database).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -51,6 +61,11 @@ app.add_typer(attendance_app, name="attendance")
 app.add_typer(retention_app, name="retention")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(webhooks_app, name="webhooks")
+app.command("backup")(backup)
+app.command("restore")(restore)
+app.command("export")(gallery_export)
+app.command("import")(gallery_import)
 console = Console()
 ReportFormat = Literal["csv", "xlsx", "json"]
 
@@ -62,6 +77,8 @@ class CliContext:
 
     clock: Callable[[], datetime] = utcnow
     """Now, timezone-aware."""
+    engine: FaceEngine | None = None
+    """The face engine of commands that load one (default: the configured engine)."""
 
 
 def _context(ctx: typer.Context) -> CliContext:
@@ -69,8 +86,9 @@ def _context(ctx: typer.Context) -> CliContext:
 
 
 @contextmanager
-def _state() -> Iterator[AppState]:
-    state = build_state(get_settings())
+def _state(ctx: typer.Context | None = None) -> Iterator[AppState]:
+    engine = _context(ctx).engine if ctx is not None else None
+    state = build_state(get_settings(), engine=engine)
     try:
         yield state
     finally:
@@ -78,8 +96,7 @@ def _state() -> Iterator[AppState]:
 
 
 def _fail(exc: FaceRecError) -> None:
-    console.print(f"[red]error[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
-    raise typer.Exit(1)
+    fail(exc)  # on standard error, exit 1
 
 
 @app.command()
@@ -111,6 +128,7 @@ def serve(
 
 @app.command()
 def enroll(
+    ctx: typer.Context,
     directory: Annotated[
         Path, typer.Argument(exists=True, file_okay=False, help="One sub-folder per person")
     ],
@@ -123,14 +141,14 @@ def enroll(
         ),
     ] = False,
 ) -> None:
-    """Enrol every photo in DIRECTORY/<person name>/; a re-run enrols nothing twice."""
-    with _state() as state:
+    """Enrol every photo in DIRECTORY/<person name>/; a re-run enrols nothing twice.
+    Exits 1 if any photo failed."""
+    with _state(ctx) as state:
         files = sum(len(photos) for _, photos in person_folders(directory))
         with _progress(files, "enrolling") as advance:
             report = enrol_directory(state, directory, force=force, on_file=advance)
-    _print_report(report)
-    if report.failed and not report.enrolled:
-        raise typer.Exit(1)
+    _print_report(report, directory)
+    finish_batch(len(report.enrolled) + len(report.skipped), len(report.failed))
 
 
 @contextmanager
@@ -142,56 +160,70 @@ def _progress(total: int, description: str) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
-def _print_report(report: EnrolReport) -> None:
+def _print_report(report: EnrolReport, root: Path) -> None:
     console.print(
         f"enrolled [green]{len(report.enrolled)}[/green], skipped {len(report.skipped)}, "
         f"failed [red]{len(report.failed)}[/red], people created {report.people_created}"
     )
     if report.skipped or report.failed or report.warned:
-        table = Table("file", "outcome", "reason")
+        table = file_table("file", "outcome", "reason")
         for path, reason in report.skipped:
-            table.add_row(escape(str(path)), "skipped", escape(reason))
+            table.add_row(escape(_under(path, root)), "skipped", escape(reason))
         for path, reason in report.warned:
-            table.add_row(escape(str(path)), "[yellow]enrolled[/yellow]", escape(reason))
+            table.add_row(escape(_under(path, root)), "[yellow]enrolled[/yellow]", escape(reason))
         for path, reason in report.failed:
-            table.add_row(escape(str(path)), "[red]failed[/red]", escape(reason))
+            table.add_row(escape(_under(path, root)), "[red]failed[/red]", escape(reason))
         console.print(table)
+
+
+def _under(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 @app.command()
 def recognize(
-    images: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    ctx: typer.Context,
+    images: Annotated[
+        list[Path],
+        typer.Argument(exists=True, metavar="PATH", help="Image files, or folders of images"),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     top_k: Annotated[int | None, typer.Option(min=1, max=100, help="Default: settings")] = None,
 ) -> None:
-    """Recognise the faces in each image."""
+    """Recognise the faces in each image (a folder: every file in it). Exits 1 if any
+    image failed, after the summary on standard error."""
     results: dict[str, object] = {}
-    with _state() as state, Session(state.db) as session:
+    failed = 0
+    files = labelled_files(images)
+    with _state(ctx) as state, Session(state.db) as session:
         chosen = (
             threshold_value(session=session, settings=state.settings)
             if threshold is None
             else threshold
         )
         k = top_k or state.settings.top_k
-        table = Table("image", "box", "match", "similarity", "best candidate")
-        for path in images:
+        table = file_table("image", "box", "match", "similarity", "best candidate")
+        for path, label in files:
             try:
                 analyzed = state.runtime.analyze(path.read_bytes())
-            except FaceRecError as exc:
-                results[str(path)] = {"error": {"code": exc.code, "message": exc.message}}
-                table.add_row(str(path), "-", f"[red]{exc.code}[/red]", "", escape(exc.message))
+            except (FaceRecError, OSError) as exc:
+                code, message = _failure(exc)
+                failed += 1
+                item_failed(label, code, message)
+                results[str(path)] = {"error": {"code": code, "message": message}}
+                table.add_row(escape(label), "-", f"[red]{code}[/red]", "", escape(message))
                 continue
             result = recognize_faces(
                 session=session, index=state.index, analyzed=analyzed, top_k=k, threshold=chosen
             )
             results[str(path)] = result.model_dump()
             if not result.faces:
-                table.add_row(str(path), "-", "no face", "", "")
+                table.add_row(escape(label), "-", "no face", "", "")
             for face in result.faces:
                 best = face.candidates[0] if face.candidates else None
                 table.add_row(
-                    str(path),
+                    escape(label),
                     str(face.box),
                     face.match.name if face.match else "[yellow]unknown[/yellow]",
                     f"{best.similarity:.3f}" if best else "",
@@ -201,6 +233,13 @@ def recognize(
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:
         console.print(table)
+    finish_batch(len(files) - failed, failed, always=len(files) > 1)
+
+
+def _failure(exc: FaceRecError | OSError) -> tuple[str, str]:
+    if isinstance(exc, FaceRecError):
+        return exc.code, exc.message
+    return "unreadable", exc.strerror or str(exc)
 
 
 @people_app.command("list")
@@ -401,9 +440,7 @@ def calibrate(
             _print_calibration(report)
         if apply:
             if report.recommended_threshold is None or not report.reliable:
-                console.print(
-                    "[red]not applied[/red]: the gallery is too small to measure that FAR"
-                )
+                stderr.print("[red]not applied[/red]: the gallery is too small to measure that FAR")
                 raise typer.Exit(1)
             try:
                 stored = apply_threshold(
@@ -483,7 +520,7 @@ def attendance_report(
     }[fmt]()
     if output is None:
         if fmt == "xlsx":
-            console.print("[red]error[/red] XLSX is binary: pass -o FILE")
+            stderr.print("[red]error[/red] XLSX is binary: pass -o FILE")
             raise typer.Exit(2)
         sys.stdout.buffer.write(data)
         return

@@ -158,10 +158,24 @@ class RetentionSettings(BaseModel):
     resolved_days: int = Field(7, ge=0, le=36_500)
     """Unknown faces no longer pending (enrolled, assigned, dismissed): their best crops
     already became the person's photos; the queue rows and crops go after this."""
+    webhook_deliveries_days: int = Field(30, ge=0, le=36_500)
+    """Finished webhook deliveries (sent or failed): their payloads name people, so the
+    delivery log does not keep them longer than this. Pending ones are never removed."""
     interval_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
     """How often the job runs (once at start, then every interval)."""
     batch_size: int = Field(500, ge=1, le=10_000)
     """Rows changed per write transaction, so the write lock is never held for long."""
+
+
+class BackupSettings(BaseModel):
+    """Scheduled backups (``facerec.backup``; ``facerec backup FILE`` makes one by hand)."""
+
+    every_hours: float = Field(0.0, ge=0, le=24 * 365)
+    """Hours between scheduled backups, made by one worker (0: none)."""
+    keep: int = Field(7, ge=1, le=10_000)
+    """Scheduled backups kept in ``dir`` (the newest; older ones are deleted)."""
+    dir: Path | None = None
+    """Where scheduled backups go; default ``<data_dir>/backups`` (better: another disk)."""
 
 
 class PrivacySettings(BaseModel):
@@ -187,6 +201,27 @@ class LogSettings(BaseModel):
         if not isinstance(value, str):
             return value
         return value.upper() if info.field_name == "level" else value.lower()
+
+
+class WebhookSettings(BaseModel):
+    """Events sent to registered endpoints (``facerec.webhooks``): one sender across all
+    workers (a lease), retries with exponential back-off ``retry_base_seconds`` x 2^n up
+    to ``retry_max_seconds``, until ``max_age_hours`` or ``max_attempts``, then ``failed``."""
+
+    enabled: bool = True
+    """Off: nothing is sent (deliveries still wait in the outbox)."""
+    poll_seconds: float = Field(2.0, gt=0, le=3600)
+    """How often the sender looks for due deliveries."""
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Per attempt: connecting, and each wait for the receiver."""
+    retry_base_seconds: float = Field(10.0, gt=0, le=3600)
+    retry_max_seconds: float = Field(3600.0, gt=0, le=7 * 24 * 3600)
+    max_age_hours: float = Field(24.0, gt=0, le=24 * 30)
+    """Give a delivery up (``failed``) once its next attempt would fall later than this
+    after it was queued (or redelivered)."""
+    max_attempts: int = Field(100, ge=1, le=10_000)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    """Deliveries one sender tick looks at."""
 
 
 class AuthSettings(BaseModel):
@@ -241,8 +276,10 @@ class Settings(BaseSettings):
     """(A factory: the default zone is the machine's when the settings are read.)"""
     retention: RetentionSettings = RetentionSettings()
     privacy: PrivacySettings = PrivacySettings()
+    backup: BackupSettings = BackupSettings()
     log: LogSettings = LogSettings()
     auth: AuthSettings = AuthSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -268,6 +305,11 @@ class Settings(BaseSettings):
     def crops_dir(self) -> Path:
         """Face crops of check-ins and unknown faces."""
         return self.data_dir / "crops"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where scheduled backups go."""
+        return self.backup.dir or self.data_dir / "backups"
 
 
 @lru_cache

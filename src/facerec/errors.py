@@ -6,7 +6,8 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 │   ├── UnsupportedFormat      an image, but in a format we do not take
 │   ├── ImageTooLarge          too many bytes or pixels (413)
 │   │   └── RequestTooLarge    the whole request body is over its limit (413)
-│   └── ValidationFailed       malformed fields
+│   ├── ValidationFailed       malformed fields
+│   └── InvalidArchive         a gallery file that is corrupt or not ours (400)
 ├── FaceError                  the image is fine, its faces are not usable (422)
 │   ├── NoFace
 │   ├── MultipleFaces
@@ -22,7 +23,10 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 │   └── RateLimited            too many requests or failed logins (429, Retry-After)
 ├── Busy                       inference queue full, retry later (503)
 ├── NotReady                   models or database unavailable (503)
-└── UnsafeSetup                a start-up the server refuses (auth off on an open address)
+├── UnsafeSetup                a start-up the server refuses (auth off on an open address)
+└── BackupFailed               ``facerec backup``/``restore`` could not finish (never HTTP)
+    ├── InvalidBackup          corrupt, tampered, foreign or of an unknown format version
+    └── RestoreTargetNotEmpty  restore writes only into an empty data dir and database
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ class RequestTooLarge(ImageTooLarge):
 
 class ValidationFailed(InputError):
     code = "validation_error"
+
+
+class InvalidArchive(InputError):
+    """A gallery export (``gallery/``) that is corrupt, foreign or of an unknown version."""
+
+    code = "invalid_archive"
 
 
 class FaceError(FaceRecError):
@@ -151,3 +161,23 @@ class UnsafeSetup(FaceRecError):
     address other machines can reach (``facerec serve`` exits non-zero; never HTTP)."""
 
     code = "unsafe_setup"
+
+
+class BackupFailed(FaceRecError):
+    """A backup or restore that could not be made (a tool missing, a target not empty, a
+    damaged or foreign backup file); ``facerec backup``/``restore`` exit non-zero."""
+
+    code = "backup_failed"
+
+
+class InvalidBackup(BackupFailed):
+    """A backup file that is corrupt, tampered with (a checksum differs), foreign or of an
+    unknown format version."""
+
+    code = "invalid_backup"
+
+
+class RestoreTargetNotEmpty(BackupFailed):
+    """``facerec restore`` only writes into an empty data directory (and database)."""
+
+    code = "restore_target_not_empty"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -10,8 +11,10 @@ from uvicorn.supervisors import Multiprocess
 from facerec.auth.exposure import check_exposure
 from facerec.config import Settings
 from facerec.logs import logging_config
+from facerec.metrics.multiproc import worker_metrics_dir
 
 APP = "facerec.app:create_app"
+WORKER_HEALTHCHECK_S = 60
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -31,18 +34,28 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What ``serve`` gives ``uvicorn.Config`` (building a Config applies its logging
+    configuration to the process, so tests check these options instead)."""
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_config": logging_config(settings.log),  # applied here and in every worker
+        # A spawned worker re-imports the CLI (and so the app) before it can answer the
+        # supervisor's ping: ~5 s on 2 busy cores (more on Python 3.13). uvicorn's 5 s
+        # default then kills every new worker before it answers, forever.
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_S,
+    }
+
+
 def serve(settings: Settings) -> None:
     """Serve until stopped; ``UnsafeSetup`` when auth is off on a non-loopback host."""
     check_exposure(settings)
-    config = uvicorn.Config(
-        APP,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=logging_config(settings.log),  # applied here and in every worker
-    )
+    config = uvicorn.Config(APP, **uvicorn_options(settings))
     if settings.workers == 1:
         uvicorn.Server(config).run()
         return
-    Multiprocess(config, sockets=[listening_socket(settings.host, settings.port)]).run()
+    with worker_metrics_dir():  # before the workers start: one scrape sees them all
+        Multiprocess(config, sockets=[listening_socket(settings.host, settings.port)]).run()

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facerec import errors
 from facerec.logs import current_request_id
+from facerec.metrics.instruments import shed
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
     """No database connection came free in time (``db/pool.py``): overload, so 503."""
     assert isinstance(exc, PoolTimeout)
+    shed("db_pool")
     busy = errors.Busy("the server is busy (no database connection free); retry shortly")
     return error_response(status_of(busy), busy.code, busy.message)
 

@@ -25,6 +25,7 @@ from facerec.db.engine import lock_for_write
 from facerec.index.sync import IndexSync
 from facerec.inference.types import AnalyzedFace, AnalyzedImage
 from facerec.recognition.service import recognize
+from facerec.webhooks import outbox
 
 UNKNOWN_LOOKBACK = timedelta(days=30)
 UNKNOWN_COMPARE_LIMIT = 5000
@@ -89,6 +90,7 @@ def check_in(
             session.add(recent)
             session.flush()
             status = "checked_in"
+            outbox.emit(session, "checkin.created", _checkin_payload(recent, answer.match.name))
         events.append(
             CheckInEvent(
                 id=recent.id or 0,
@@ -152,6 +154,19 @@ def _remember_unknown(
     if group is None:
         row.group_id = row.id or 0
         session.add(row)
+    outbox.emit(session, "unknown_face.queued", _unknown_payload(row, new_group=group is None))
+
+
+def _checkin_payload(event: AttendanceEvent, name: str) -> dict[str, object]:
+    """The ``checkin.created`` webhook's data (no crop, no descriptor)."""
+    keys = ("id", "person_id", "time", "device", "similarity", "source")
+    return {"event_id" if k == "id" else k: getattr(event, k) for k in keys} | {"name": name}
+
+
+def _unknown_payload(row: UnknownFace, *, new_group: bool) -> dict[str, object]:
+    """The ``unknown_face.queued`` webhook's data (no crop, no descriptor)."""
+    keys = ("group_id", "time", "device", "det_score")
+    return {k: getattr(row, k) for k in keys} | {"unknown_face_id": row.id, "new_group": new_group}
 
 
 def _similar_group(

@@ -27,6 +27,7 @@ from facerec.api.sessions import in_session
 from facerec.attendance import events, export, reports, schedules, unknown
 from facerec.attendance.audit import list_audit
 from facerec.attendance.checkin import check_in
+from facerec.attendance.filenames import attachment, report_filename
 from facerec.attendance.models import (
     EARLIEST_DAY,
     LATEST_DAY,
@@ -51,6 +52,7 @@ from facerec.audit.models import AuditPage
 from facerec.auth.deps import CurrentPrincipal, require
 from facerec.auth.permissions import Permission
 from facerec.errors import ValidationFailed
+from facerec.metrics.instruments import count_checkins
 from facerec.state import AppState
 
 router = APIRouter(prefix="/attendance", tags=["attendance"], responses=ERROR_RESPONSES)
@@ -110,6 +112,7 @@ async def post_check_in(
             now=state.clock(),
             settings=state.settings,
         )
+    count_checkins(name, (event.status for event in result.events), result.unknown_faces)
     zone = _zone(state)
     for event in result.events:
         event.time = event.time.astimezone(zone)
@@ -310,8 +313,9 @@ def get_report(
     )
     if format == "json":
         return report
-    name = f"attendance_{first.isoformat()}_{last.isoformat()}.{format}"
-    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    who = report.totals[0].name if person_id is not None and report.totals else ""
+    name, fallback = report_filename(first, last, format, person_id=person_id, name=who)
+    disposition = {"Content-Disposition": attachment(name, fallback)}
     if format == "csv":
         return Response(
             export.to_csv(report), media_type="text/csv; charset=utf-8", headers=disposition

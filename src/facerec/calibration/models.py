@@ -33,6 +33,17 @@ class LookAlike(SQLModel):
     similarity: float
 
 
+class CalibrationNote(SQLModel):
+    """One warning by a stable ``code`` (``sampled``, ``cannot_measure``, ``no_genuine``,
+    ``look_alikes``) and its numbers, so a client can say it in its own language."""
+
+    code: str
+    message: str
+    """The same warning in English (as in ``Calibration.warnings``)."""
+    values: dict[str, int | float] = Field(default_factory=dict)
+    """``faces`` (sampled), ``n`` pairs and ``far`` (cannot_measure), ``n`` (look_alikes)."""
+
+
 class Calibration(SQLModel):
     model: str
     people: int
@@ -50,6 +61,8 @@ class Calibration(SQLModel):
     look_alikes: list[LookAlike]
     """Pairs of different people whose best faces score at or above the active threshold."""
     warnings: list[str]
+    notes: list[CalibrationNote] = Field(default_factory=list)
+    """``warnings`` with codes and values, in the same order."""
 
 
 class ThresholdIn(SQLModel):

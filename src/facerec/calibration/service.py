@@ -11,7 +11,14 @@ from sqlmodel import Session, col, select
 
 from facerec.audit import record
 from facerec.auth.principal import Principal
-from facerec.calibration.models import AppSetting, Calibration, LookAlike, ThresholdOut, TradeOff
+from facerec.calibration.models import (
+    AppSetting,
+    Calibration,
+    CalibrationNote,
+    LookAlike,
+    ThresholdOut,
+    TradeOff,
+)
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
 from facerec.faces.models import Face
@@ -84,7 +91,7 @@ def set_threshold(
 
 
 def _gallery(
-    session: Session, model: str, warnings: list[str]
+    session: Session, model: str, notes: list[CalibrationNote]
 ) -> tuple[NDArray[np.float32] | None, NDArray[np.int64], int]:
     """The face-by-face score matrix (None below two faces), its person labels, faces."""
     rows = session.exec(
@@ -93,7 +100,7 @@ def _gallery(
     if len(rows) > MAX_FACES:
         keep = np.random.default_rng(0).choice(len(rows), MAX_FACES, replace=False)
         rows = [rows[i] for i in sorted(keep)]
-        warnings.append(f"sampled {MAX_FACES} faces of the gallery")
+        notes.append(_note("sampled", f"sampled {MAX_FACES} faces of the gallery", faces=MAX_FACES))
     labels = np.asarray([r[0] for r in rows], dtype=np.int64)
     vectors = (
         np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
@@ -126,22 +133,25 @@ def far_at(impostor: NDArray[np.float32], threshold: float) -> float | None:
 def calibrate(
     *, session: Session, settings: Settings, model: str, target_far: float
 ) -> Calibration:
-    warnings: list[str] = []
-    scores, labels, faces = _gallery(session, model, warnings)
+    notes: list[CalibrationNote] = []
+    scores, labels, faces = _gallery(session, model, notes)
     impostor, genuine = _pair_scores(scores, labels)
     active = threshold_value(session=session, settings=settings)
     recommended = _threshold_for(impostor, target_far)
     reliable = impostor.size * target_far >= 1.0
     if not reliable:
-        warnings.append(
+        message = (
             f"{impostor.size} different-person pairs cannot measure a false-accept rate of "
             f"{target_far:.4%}; enrol more people (or keep the default threshold)"
         )
+        notes.append(_note("cannot_measure", message, n=impostor.size, far=target_far))
     if genuine.size == 0:
-        warnings.append("nobody has two photos: the same-person reject rate is unknown")
+        message = "nobody has two photos: the same-person reject rate is unknown"
+        notes.append(_note("no_genuine", message))
     look_alikes, above = _look_alikes(session, scores, labels, active)
     if above:
-        warnings.append(f"{above} pairs of different people score above the threshold")
+        message = f"{above} pairs of different people score above the threshold"
+        notes.append(_note("look_alikes", message, n=above))
     return Calibration(
         model=model,
         people=int(np.unique(labels).size),
@@ -155,8 +165,13 @@ def calibrate(
         default_threshold=settings.match_threshold,
         table=[_trade_off(t, impostor, genuine) for t in sorted({*TABLE, active})],
         look_alikes=look_alikes,
-        warnings=warnings,
+        warnings=[note.message for note in notes],
+        notes=notes,
     )
+
+
+def _note(code: str, message: str, **values: float) -> CalibrationNote:
+    return CalibrationNote(code=code, message=message, values=values)
 
 
 def _pair_scores(

@@ -20,9 +20,14 @@ from facerec.index.models import record_changes
 from facerec.inference.decode import decode_image
 from facerec.inference.types import AnalyzedFace, AnalyzedImage
 from facerec.people.models import Person
+from facerec.webhooks import outbox
 
 if TYPE_CHECKING:
     from facerec.faces.identity import IdentityCheck
+
+
+WEBHOOK_FIELDS = {"person_id", "image_id", "model", "det_score", "created_at"}
+"""What the ``face.enrolled`` webhook tells (``facerec.webhooks``): no descriptor, no image."""
 
 
 def choose_dominant(faces: list[AnalyzedFace], *, ratio: float) -> AnalyzedFace:
@@ -137,6 +142,8 @@ def add_face(
         if actor is not None:
             _audit_enrol(session, actor, row, None if check is None else check.overridden)
         record_changes(session, [("add", row.id or 0, person_id)])
+        payload = {"face_id": row.id, **row.model_dump(include=WEBHOOK_FIELDS)}
+        outbox.emit(session, "face.enrolled", payload)
         session.commit()
     except BaseException:
         session.rollback()

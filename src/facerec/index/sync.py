@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 from facerec.faces.models import Face
 from facerec.index.base import VectorIndex
 from facerec.index.models import FaceChange, current_generation
+from facerec.metrics.instruments import index_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class IndexSync:
         self.index.reset()
         self._add_rows(list(rows))
         self.generation = generation
+        index_state(len(rows), generation)
         return len(rows)
 
     def _replay(self, session: Session, generation: int) -> None:
@@ -84,6 +86,7 @@ class IndexSync:
             ).all()
             self._add_rows(list(rows))
         self.generation = generation
+        index_state(self.index.count(), generation)
 
     def status(self, session: Session) -> IndexStatus:
         db_generation = current_generation(session)

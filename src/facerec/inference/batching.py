@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from facerec.errors import Busy
 from facerec.inference.face_chips import face_chips
 from facerec.inference.types import Landmarks, RGBImage
+from facerec.metrics.instruments import BATCH_SIZE, shed
 
 Run = Callable[[NDArray[np.uint8]], NDArray[np.float32]]
 
@@ -51,6 +52,7 @@ class MicroBatcher:
         try:
             self._queue.put_nowait(job)
         except queue.Full as exc:
+            shed("embed_queue")
             raise Busy("the embedding queue is full; retry shortly") from exc
         return job.result.result()
 
@@ -81,6 +83,7 @@ class MicroBatcher:
                     job.result.set_exception(exc)
                 continue
             self.batches += 1
+            BATCH_SIZE.observe(len(rows))
             start = 0
             for job in jobs:
                 job.result.set_result(rows[start : start + len(job.chips)])

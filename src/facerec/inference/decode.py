@@ -9,6 +9,7 @@ Size limits are checked before pixels are decoded, so a decompression bomb costs
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -44,19 +45,14 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
             f"the file has {len(data)} bytes; the limit is {max_bytes}",
             limit_bytes=max_bytes,
         )
-    image = _open(data)
+    image = _open(data, max_pixels=max_pixels)
     fmt = (image.format or "").upper()
     if fmt not in ACCEPTED_FORMATS:
         raise UnsupportedFormat(
             f"{fmt or 'this'} images are not accepted; send JPEG, PNG, WebP, BMP or GIF",
             format=fmt,
         )
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"the image has {width}x{height} pixels; the limit is {max_pixels} pixels",
-            limit_pixels=max_pixels,
-        )
+    _check_pixels(image.size, max_pixels)
     try:
         image.seek(0)
         image.load()
@@ -67,17 +63,50 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     return DecodedImage(pixels=pixels, format=fmt)
 
 
-def _open(data: bytes) -> Image.Image:
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image has {width}x{height} pixels; the limit is {max_pixels} pixels",
+            limit_pixels=max_pixels,
+        )
+
+
+def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image has too many pixels: {exc}") from exc
+        # Over Pillow's own limit (2 x MAX_IMAGE_PIXELS): answer as any image over ours.
+        size = _claimed_size(data)
+        if size is not None:
+            _check_pixels(size, max_pixels)
+        raise ImageTooLarge(
+            f"the image has over {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels; "
+            f"the limit is {max_pixels} pixels",
+            limit_pixels=max_pixels,
+        ) from exc
     except UnidentifiedImageError as exc:
         raise InvalidImage("the file is not an image FaceRec can read") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImage(f"the file is not a readable image: {exc}") from exc
+
+
+def _claimed_size(data: bytes) -> tuple[int, int] | None:
+    """The size an accepted format's header claims, read without Pillow's bomb check
+    (which ``Image.open`` applies after this same step); no pixel is decoded."""
+    prefix = data[:16]
+    for fmt in sorted(ACCEPTED_FORMATS):
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        claims = accept(prefix) if accept is not None else True
+        if factory is None or not claims or isinstance(claims, str):
+            continue
+        try:
+            return factory(io.BytesIO(data), "").size
+        except (OSError, ValueError, SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    return None
 
 
 def _upright(image: Image.Image) -> Image.Image:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from time import perf_counter
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,7 @@ from facerec.inference.decode import DecodedImage, decode_image
 from facerec.inference.memory import trim
 from facerec.inference.quality import face_quality
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, FaceEngine, Landmarks, RGBImage
+from facerec.metrics.instruments import QUEUE_DEPTH, observe_stage, shed
 
 TRIM_AFTER_PIXELS = 4_000_000
 """Once the last image of at least this size is let go, freed memory goes back to the
@@ -88,16 +90,22 @@ class FaceRuntime:
     def decode(self, data: bytes) -> DecodedImage:
         """The upload's pixels, within the configured size limits (EXIF rotation applied)."""
         limits = self.settings.upload
-        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        start = perf_counter()
+        decoded = decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        observe_stage("decode", start)
+        return decoded
 
     def analyze_pixels(
         self, pixels: RGBImage, *, embed: bool = True, fallback: bool = True
     ) -> AnalyzedImage:
+        start = perf_counter()
         detections = self.engine.detector.detect(pixels)
         second = self.engine.fallback_detector
         if not detections and fallback and second is not None and self._fallback_allowed(pixels):
             detections = second.detect(pixels)
+        start = observe_stage("detect", start)
         points = self.engine.landmarker.landmarks(pixels, detections)
+        observe_stage("landmarks", start)
         faces = [
             AnalyzedFace(detection=d, landmarks=p, quality=face_quality(pixels, d, p))
             for d, p in zip(detections, points, strict=True)
@@ -113,7 +121,10 @@ class FaceRuntime:
 
     def embed_landmarks(self, pixels: RGBImage, points: list[Landmarks]) -> NDArray[np.float32]:
         """Unit descriptors of the faces at ``points`` (no detection)."""
-        return l2_normalise(self.engine.embedder.embed(pixels, points))
+        start = perf_counter()
+        vectors = l2_normalise(self.engine.embedder.embed(pixels, points))
+        observe_stage("embed", start)
+        return vectors
 
     def _fallback_allowed(self, pixels: RGBImage) -> bool:
         height, width = pixels.shape[:2]
@@ -140,14 +151,17 @@ class FaceRuntime:
         assert self._executor is not None
         with self._lock:
             if self._pending >= self.settings.inference.max_pending:
+                shed("inference_queue")
                 raise Busy("the server is busy analysing other images; retry shortly")
             self._pending += 1
+        QUEUE_DEPTH.inc()
         try:
             taken = await self.budget.acquire(self._pixels(data))
             analyzed = await self._analyze_within(taken, data, embed=embed, fallback=fallback)
         finally:
             with self._lock:
                 self._pending -= 1
+            QUEUE_DEPTH.dec()
         try:
             yield analyzed
         finally:

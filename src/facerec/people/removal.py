@@ -29,6 +29,7 @@ from facerec.faces.models import Face
 from facerec.faces.service import delete_faces, remove_unreferenced_files
 from facerec.faces.storage import ImageStore
 from facerec.people.service import get_person
+from facerec.webhooks import outbox
 
 NameRule = Literal["keep", "anonymise"]
 
@@ -91,6 +92,7 @@ def remove_person(
             "unknown_faces_removed": removal.unknown_faces,
         },
     )
+    outbox.emit(session, "person.deleted", {"person_id": person_id, "name": removal.name}, now=now)
     session.commit()
     remove_unreferenced_files(session=session, store=store, paths=removal.images)
     remove_unreferenced_crops(session=session, crops=crops, paths=removal.crops)

@@ -14,10 +14,13 @@ from facerec.db.models import utcnow
 from facerec.errors import Conflict, NotFound, ValidationFailed
 from facerec.faces.models import Face
 from facerec.people.models import PeoplePage, Person, PersonCreate, PersonPublic, PersonUpdate
+from facerec.webhooks import outbox
 
 AUDITED_VALUES = ("start_date", "end_date")
 """Fields whose values the audit log keeps; of the others (name, external id, note) only
 that they changed: a removal (``removal.py``) must be able to erase them."""
+WEBHOOK_FIELDS = {"name", "external_id", "start_date", "created_at"}
+"""What the ``person.created`` webhook tells (``facerec.webhooks``)."""
 
 
 def create_person(
@@ -42,6 +45,8 @@ def create_person(
             "after": {k: _json(getattr(person, k)) for k in AUDITED_VALUES},
         },
     )
+    payload = {"person_id": person.id, **person.model_dump(include=WEBHOOK_FIELDS)}
+    outbox.emit(session, "person.created", payload)
     _commit(session, person_in.external_id)
     return _public(session, person)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import numpy as np
 from sqlmodel import Session, select
 
@@ -11,6 +13,7 @@ from facerec.faces.service import choose_dominant
 from facerec.index.base import person_similarity
 from facerec.index.sync import IndexSync
 from facerec.inference.types import AnalyzedFace, AnalyzedImage
+from facerec.metrics.instruments import observe_stage
 from facerec.people.service import get_person, names_of
 from facerec.recognition.models import (
     Candidate,
@@ -32,7 +35,9 @@ def recognize(
     index.catch_up(session)
     faces = analyzed.faces
     vectors = np.stack([f.embedding for f in faces if f.embedding is not None]) if faces else None
+    start = perf_counter()
     hits = index.index.search_people(vectors, top_k) if vectors is not None else []
+    observe_stage("search", start)
     names = names_of(session=session, person_ids=sorted({h.person_id for row in hits for h in row}))
     results = []
     for face, row in zip(faces, hits, strict=True):

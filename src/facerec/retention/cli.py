@@ -63,7 +63,9 @@ def retention_run(
     console.print(
         f"{verb}: {report.checkin_crops} check-in crops (kept {_days(r.checkin_crops_days)}), "
         f"{report.unknown_faces} pending unknown faces (kept {_days(r.unknown_faces_days)}), "
-        f"{report.resolved_unknown_faces} resolved unknown faces (kept {_days(r.resolved_days)})"
+        f"{report.resolved_unknown_faces} resolved unknown faces (kept {_days(r.resolved_days)}), "
+        f"{report.webhook_deliveries} finished webhook deliveries "
+        f"(kept {_days(r.webhook_deliveries_days)})"
         + ("" if dry_run else f"; {report.files_removed} files deleted")
     )
 

@@ -26,34 +26,37 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def take_lease(*, session: Session, holder: str, now: datetime, ttl: timedelta) -> bool:
-    """Take or renew the lease until ``now + ttl``; False while another holder's is valid."""
+def take_lease(
+    *, session: Session, holder: str, now: datetime, ttl: timedelta, key: str = LEASE_KEY
+) -> bool:
+    """Take or renew the lease until ``now + ttl``; False while another holder's is valid.
+    ``key``: the ``app_settings`` row (another job, e.g. the webhook sender, has its own)."""
     lock_for_write(session)
-    row = session.get(AppSetting, LEASE_KEY)
+    row = session.get(AppSetting, key)
     if row is not None:
         owner, expires = _read(row.value)
         if owner != holder and expires is not None and expires > now:
             session.rollback()
             return False
-    row = row or AppSetting(key=LEASE_KEY, value={})
+    row = row or AppSetting(key=key, value={})
     row.value = {"holder": holder, "expires": (now + ttl).isoformat()}
     session.add(row)
     session.commit()
     return True
 
 
-def release_lease(*, session: Session, holder: str) -> None:
+def release_lease(*, session: Session, holder: str, key: str = LEASE_KEY) -> None:
     """Give the lease up (if ``holder`` has it), so another worker need not wait."""
     lock_for_write(session)
-    row = session.get(AppSetting, LEASE_KEY)
+    row = session.get(AppSetting, key)
     if row is not None and _read(row.value)[0] == holder:
         session.delete(row)
     session.commit()
 
 
-def lease_holder(*, session: Session, now: datetime) -> str | None:
+def lease_holder(*, session: Session, now: datetime, key: str = LEASE_KEY) -> str | None:
     """Who holds a valid lease at ``now``, if anyone."""
-    row = session.get(AppSetting, LEASE_KEY)
+    row = session.get(AppSetting, key)
     if row is None:
         return None
     owner, expires = _read(row.value)

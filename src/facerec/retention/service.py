@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, func, select
@@ -24,8 +25,11 @@ from facerec.auth.principal import SYSTEM, Principal
 from facerec.config import RetentionSettings
 from facerec.db.engine import lock_for_write
 from facerec.faces.storage import ImageStore
+from facerec.webhooks.models import WebhookDelivery
 
 RESOLVED = ("enrolled", "assigned", "dismissed")
+FINISHED = ("sent", "failed")
+"""Webhook deliveries that will not be attempted again (unless redelivered by hand)."""
 
 
 @dataclass(slots=True)
@@ -38,13 +42,20 @@ class RetentionReport:
     """Pending unknown faces removed."""
     resolved_unknown_faces: int = 0
     """Enrolled, assigned or dismissed unknown faces removed."""
+    webhook_deliveries: int = 0
+    """Finished (sent or failed) webhook deliveries removed from the delivery log."""
     files_removed: int = 0
     """Crop files deleted (a file shared by several rows counts once)."""
     dry_run: bool = False
 
     @property
     def rows(self) -> int:
-        return self.checkin_crops + self.unknown_faces + self.resolved_unknown_faces
+        return (
+            self.checkin_crops
+            + self.unknown_faces
+            + self.resolved_unknown_faces
+            + self.webhook_deliveries
+        )
 
 
 def cutoff(now: datetime, days: int) -> datetime | None:
@@ -92,9 +103,35 @@ def apply_retention(
             )
             if len(paths) < limit:
                 break
+    deliveries_before = cutoff(now, settings.webhook_deliveries_days)
+    while deliveries_before is not None and not should_stop():
+        removed = _delete_deliveries(session, deliveries_before, limit)
+        report.webhook_deliveries += removed
+        if removed < limit:
+            break
     if report.rows:
         _audit(session, report, now, actor)
     return report
+
+
+def _finished_deliveries(before: datetime) -> Any:
+    return (
+        select(WebhookDelivery.id)
+        .where(col(WebhookDelivery.status).in_(FINISHED))
+        .where(col(WebhookDelivery.created_at) < before)
+    )
+
+
+def _delete_deliveries(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` finished webhook deliveries of events before ``before``."""
+    lock_for_write(session)
+    ids = session.exec(
+        _finished_deliveries(before).order_by(col(WebhookDelivery.id)).limit(limit)
+    ).all()
+    if ids:
+        session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)))
+    session.commit()
+    return len(ids)
 
 
 def _clear_event_crops(session: Session, before: datetime, limit: int) -> list[str]:
@@ -160,6 +197,11 @@ def _count(session: Session, settings: RetentionSettings, now: datetime) -> Rete
                 .where(col(UnknownFace.time) < before),
             )
             setattr(report, field, count)
+    before = cutoff(now, settings.webhook_deliveries_days)
+    if before is not None:
+        report.webhook_deliveries = _scalar(
+            session, select(func.count()).select_from(_finished_deliveries(before).subquery())
+        )
     session.rollback()
     return report
 

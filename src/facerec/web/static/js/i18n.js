@@ -13,7 +13,7 @@ const STRINGS = {
     "recognize.face": "Face {n}", "recognize.candidates": "Closest people",
     unknown: "Unknown", similarity: "similarity", threshold: "threshold",
     "people.title": "People", "people.search": "Search by name or ID", "people.none": "No people yet. Add the first one below.",
-    "people.faces": "{n} photos", "people.add": "Add a person", "people.name": "Name",
+    "people.faces": { one: "{n} photo", other: "{n} photos" }, "people.add": "Add a person", "people.name": "Name",
     "people.externalId": "Staff / student ID (optional)", "people.photos": "Face photos (one or several)",
     "people.submit": "Add person", "people.prev": "Previous", "people.next": "Next",
     "people.page": "{from}–{to} of {total}", "people.created": "{name} added.",
@@ -58,13 +58,25 @@ const STRINGS = {
     "status.title": "Status", "status.version": "Version", "status.engine": "Engine", "status.model": "Model",
     "status.detector": "Detector", "status.threshold": "Match threshold", "status.people": "People",
     "status.faces": "Enrolled faces", "status.indexed": "Indexed faces",
-    "status.stale": "{count} faces were embedded by an older model and are not searched: run `facerec index reembed`.", "status.timezone": "Time zone",
+    "status.stale": {
+      one: "{count} face was embedded by an older model and is not searched: run `facerec index reembed`.",
+      other: "{count} faces were embedded by an older model and are not searched: run `facerec index reembed`.",
+    },
+    "status.timezone": "Time zone",
     "status.api": "API documentation",
     "cal.title": "Threshold calibration", "cal.hint": "Measured on your own enrolled people: how often different people would be matched (FAR) and the same person missed (FRR) at each threshold.",
     "cal.target": "Target false-accept rate", "cal.threshold": "Threshold", "cal.far": "False accepts (FAR)",
     "cal.frr": "False rejects (FRR)", "cal.active": "active", "cal.apply": "Use recommended threshold ({value})",
     "cal.reset": "Reset to default ({value})",
-    "cal.summary": "{people} people, {faces} faces: {impostors} different-person pairs, {genuine} same-person pairs.",
+    "cal.summary": "{people}, {faces}: {impostors}, {genuine}.",
+    "cal.people": { one: "{n} person", other: "{n} people" }, "cal.faces": { one: "{n} face", other: "{n} faces" },
+    "cal.impostors": { one: "{n} different-person pair", other: "{n} different-person pairs" },
+    "cal.genuine": { one: "{n} same-person pair", other: "{n} same-person pairs" },
+    "cal.warn.sampled": "Sampled {faces} faces of the gallery.",
+    "cal.warn.cannot_measure": { one: "{n} different-person pair cannot measure a false-accept rate of {far}; enrol more people (or keep the default threshold).",
+      other: "{n} different-person pairs cannot measure a false-accept rate of {far}; enrol more people (or keep the default threshold)." },
+    "cal.warn.no_genuine": "Nobody has two photos: the same-person reject rate is unknown.",
+    "cal.warn.look_alikes": { one: "{n} pair of different people scores above the threshold.", other: "{n} pairs of different people score above the threshold." },
     "cal.lookAlike": "Look-alikes: {a} and {b} ({s})",
     "error.invalid_image": "This file is not a readable image.",
     "error.unsupported_format": "This image format is not supported. Use JPEG, PNG, WebP, BMP or GIF.",
@@ -83,6 +95,15 @@ const STRINGS = {
     "error.not_found": "Not found.", "error.conflict": "That ID is already used by someone else.",
     "error.validation_error": "Please check the input.", "error.busy": "The server is busy; trying again shortly.",
     "error.network": "The server cannot be reached.", "error.internal_error": "Something went wrong on the server.",
+    "error.bad_request": "The request is not valid.", "error.invalid_archive": "This gallery file is damaged or not a FaceRec export.",
+    "error.face_error": "The face in this photo cannot be used.", "error.no_enrolled_faces": "This person has no enrolled photo to compare with.",
+    "error.risky_threshold": "This threshold is below the safe value: different people could be matched. An administrator can apply it anyway.",
+    "error.access_error": "Access denied.", "error.device_revoked": "This device was revoked. Ask an administrator for a new pairing link.",
+    "error.not_ready": "The server is starting or its models are unavailable; try again shortly.",
+    "error.unsafe_setup": "The server refuses these settings as unsafe.", "error.backup_failed": "The backup or restore failed.",
+    "error.invalid_backup": "This backup file is damaged or not a FaceRec backup.",
+    "error.restore_target_not_empty": "A backup can only be restored into an empty data folder.",
+    "error.method_not_allowed": "This action is not available here.", "error.http_error": "The request failed.",
 
     // access control (login, set-up, account, users, keys, devices, audit)
     "nav.users": "Users", "nav.keys": "API keys", "nav.devices": "Devices", "nav.audit": "Audit",
@@ -115,6 +136,24 @@ const STRINGS = {
     "devices.confirmRevoke": "Revoke \"{name}\"? It stops checking people in at its next frame.",
     "devices.pairTitle": "Pair \"{name}\"", "devices.qr": "QR code of the pairing link",
     "devices.pairHint": "Open this link (or scan the QR code) once on the kiosk tablet. It works until {time}.",
+    // webhooks (pages/webhooks.js)
+    "nav.webhooks": "Webhooks", "webhooks.intro": "FaceRec posts these events, signed, to other systems (door controllers, HR, payroll), retrying until they answer.",
+    "webhooks.add": "Add an endpoint", "webhooks.create": "Add endpoint", "webhooks.url": "URL", "webhooks.description": "Description (optional)",
+    "webhooks.secretOptional": "Signing secret (optional, 16+ characters; default: a new one)", "webhooks.events": "Events",
+    "webhooks.event": "Event", "webhooks.pickEvent": "Choose at least one event.",
+    "webhooks.event.checkin.created": "Check-in", "webhooks.event.unknown_face.queued": "Unknown face queued",
+    "webhooks.event.person.created": "Person created", "webhooks.event.person.deleted": "Person removed",
+    "webhooks.event.face.enrolled": "Photo enrolled",
+    "webhooks.enabled": "enabled", "webhooks.disabled": "disabled", "webhooks.enable": "Enable", "webhooks.disable": "Disable",
+    "webhooks.delete": "Delete", "webhooks.deleted": "Endpoint deleted.", "webhooks.none": "No endpoints yet.",
+    "webhooks.confirmDelete": "Delete the endpoint {url}? Deliveries not yet sent are dropped.",
+    "webhooks.pending": "Waiting", "webhooks.failed": "Failed", "webhooks.deliveries": "Deliveries",
+    "webhooks.logTitle": "Deliveries to {url}", "webhooks.noDeliveries": "Nothing sent yet.",
+    "webhooks.attempts": "Attempts", "webhooks.next": "Next attempt", "webhooks.lastError": "Last error",
+    "webhooks.redeliver": "Send again", "webhooks.requeued": "Queued to be sent again.",
+    "webhooks.status.pending": "waiting", "webhooks.status.sent": "sent", "webhooks.status.failed": "failed",
+    "webhooks.once": "The signing secret of this endpoint: copy it now, it is not shown again.",
+    "webhooks.verifyHint": "The receiver checks X-FaceRec-Signature: HMAC-SHA256 of \"{timestamp}.{body}\" with this secret (see the README).",
     "audit.actor": "Who", "audit.action": "Action", "audit.entity": "What", "audit.entity_id": "ID",
     "audit.address": "Address", "audit.reason": "Reason", "audit.details": "Details", "audit.none": "Nothing recorded for these filters.",
     "error.unauthenticated": "Please log in.", "error.forbidden": "Your role may not do this.",
@@ -183,7 +222,12 @@ const STRINGS = {
     "cal.target": "目标误识率", "cal.threshold": "阈值", "cal.far": "误识率 (FAR)",
     "cal.frr": "拒识率 (FRR)", "cal.active": "当前", "cal.apply": "使用推荐阈值（{value}）",
     "cal.reset": "恢复默认（{value}）",
-    "cal.summary": "{people} 人，{faces} 张人脸：{impostors} 对不同人、{genuine} 对同一人。",
+    "cal.summary": "{people}，{faces}：{impostors}、{genuine}。",
+    "cal.people": "{n} 人", "cal.faces": "{n} 张人脸", "cal.impostors": "{n} 对不同人", "cal.genuine": "{n} 对同一人",
+    "cal.warn.sampled": "已抽样图库中的 {faces} 张人脸。",
+    "cal.warn.cannot_measure": "{n} 对不同人的样本不足以测量 {far} 的误识率；请录入更多人员（或保留默认阈值）。",
+    "cal.warn.no_genuine": "没有人有两张照片：无法得知同一人的拒识率。",
+    "cal.warn.look_alikes": "{n} 对不同人的相似度高于阈值。",
     "cal.lookAlike": "相似的人：{a} 与 {b}（{s}）",
     "error.invalid_image": "无法读取此文件，它不是有效的图片。",
     "error.unsupported_format": "不支持此图片格式，请使用 JPEG、PNG、WebP、BMP 或 GIF。",
@@ -202,6 +246,15 @@ const STRINGS = {
     "error.not_found": "未找到。", "error.conflict": "该编号已被他人使用。",
     "error.validation_error": "请检查输入内容。", "error.busy": "服务器繁忙，稍后重试。",
     "error.network": "无法连接服务器。", "error.internal_error": "服务器出错了。",
+    "error.bad_request": "请求无效。", "error.invalid_archive": "此图库文件已损坏，或不是 FaceRec 导出的文件。",
+    "error.face_error": "这张照片中的人脸无法使用。", "error.no_enrolled_faces": "此人还没有可用于比对的照片。",
+    "error.risky_threshold": "此阈值低于安全值，可能把不同的人认成同一人。管理员可以强制使用。",
+    "error.access_error": "拒绝访问。", "error.device_revoked": "此设备已被吊销。请向管理员索取新的配对链接。",
+    "error.not_ready": "服务器正在启动或模型不可用，请稍后重试。",
+    "error.unsafe_setup": "服务器拒绝使用这些不安全的设置。", "error.backup_failed": "备份或恢复失败。",
+    "error.invalid_backup": "此备份文件已损坏，或不是 FaceRec 的备份。",
+    "error.restore_target_not_empty": "只能恢复到空的数据目录。",
+    "error.method_not_allowed": "此处不支持该操作。", "error.http_error": "请求失败。",
 
     // access control (login, set-up, account, users, keys, devices, audit)
     "nav.users": "用户", "nav.keys": "API 密钥", "nav.devices": "设备", "nav.audit": "审计",
@@ -234,6 +287,24 @@ const STRINGS = {
     "devices.confirmRevoke": "吊销“{name}”吗？它将在下一帧停止签到。",
     "devices.pairTitle": "配对“{name}”", "devices.qr": "配对链接的二维码",
     "devices.pairHint": "在签到平板上打开此链接（或扫描二维码）一次。有效期至 {time}。",
+    // webhooks (pages/webhooks.js)
+    "nav.webhooks": "Webhook", "webhooks.intro": "FaceRec 将这些事件签名后推送给其他系统（门禁、人事、薪资），对方应答之前会持续重试。",
+    "webhooks.add": "添加接收地址", "webhooks.create": "添加", "webhooks.url": "URL", "webhooks.description": "说明（可选）",
+    "webhooks.secretOptional": "签名密钥（可选，至少 16 个字符；默认自动生成）", "webhooks.events": "事件",
+    "webhooks.event": "事件", "webhooks.pickEvent": "请至少选择一个事件。",
+    "webhooks.event.checkin.created": "签到", "webhooks.event.unknown_face.queued": "陌生人脸待审核",
+    "webhooks.event.person.created": "新增人员", "webhooks.event.person.deleted": "删除人员",
+    "webhooks.event.face.enrolled": "录入照片",
+    "webhooks.enabled": "已启用", "webhooks.disabled": "已停用", "webhooks.enable": "启用", "webhooks.disable": "停用",
+    "webhooks.delete": "删除", "webhooks.deleted": "已删除接收地址。", "webhooks.none": "还没有接收地址。",
+    "webhooks.confirmDelete": "删除接收地址 {url} 吗？尚未发送的推送将被丢弃。",
+    "webhooks.pending": "待发送", "webhooks.failed": "失败", "webhooks.deliveries": "推送记录",
+    "webhooks.logTitle": "发往 {url} 的推送", "webhooks.noDeliveries": "尚未发送任何内容。",
+    "webhooks.attempts": "尝试次数", "webhooks.next": "下次尝试", "webhooks.lastError": "最近错误",
+    "webhooks.redeliver": "重新发送", "webhooks.requeued": "已重新排队发送。",
+    "webhooks.status.pending": "待发送", "webhooks.status.sent": "已发送", "webhooks.status.failed": "失败",
+    "webhooks.once": "此接收地址的签名密钥：请立即复制，之后不再显示。",
+    "webhooks.verifyHint": "接收方用此密钥校验 X-FaceRec-Signature：对 \"{timestamp}.{body}\" 计算 HMAC-SHA256（见 README）。",
     "audit.actor": "操作者", "audit.action": "操作", "audit.entity": "对象", "audit.entity_id": "编号",
     "audit.address": "地址", "audit.reason": "原因", "audit.details": "详情", "audit.none": "没有符合条件的记录。",
     "error.unauthenticated": "请先登录。", "error.forbidden": "您的角色无权执行此操作。",
@@ -254,9 +325,18 @@ export function setLang(lang) {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
 }
 
+// A plural entry is { one, other, ... } (Intl.PluralRules categories), chosen by vars.n
+// or vars.count; Chinese entries are plain strings (no plural forms).
+const pluralRules = {};
+function pluralForm(lang, count) {
+  pluralRules[lang] ??= new Intl.PluralRules(lang === "zh" ? "zh-CN" : "en");
+  return pluralRules[lang].select(Number(count) || 0);
+}
+
 export function t(key, vars = {}) {
-  const table = STRINGS[currentLang()];
-  const text = table[key] ?? STRINGS.en[key] ?? key;
+  const lang = currentLang();
+  let text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  if (typeof text === "object") text = text[pluralForm(lang, vars.n ?? vars.count)] ?? text.other;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
 }
 

@@ -13,6 +13,7 @@ import { usersPage } from "./pages/users.js";
 import { keysPage } from "./pages/keys.js";
 import { devicesPage } from "./pages/devices.js";
 import { auditPage } from "./pages/audit.js";
+import { webhooksPage } from "./pages/webhooks.js";
 import { loadMe, logout, me } from "./auth.js";
 import { loginUrl } from "./api.js";
 import { t } from "./i18n.js";
@@ -31,6 +32,7 @@ const ROUTES = [
   [/^\/keys$/, keysPage, "nav-keys"],
   [/^\/devices$/, devicesPage, "nav-devices"],
   [/^\/audit$/, auditPage, "nav-audit"],
+  [/^\/webhooks$/, webhooksPage, "nav-webhooks"],
 ];
 // Pages that work without a logged-in user (the kiosk may hold a device token instead).
 const OPEN_PAGES = ["/login", "/setup", "/kiosk"];

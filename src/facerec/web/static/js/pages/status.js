@@ -25,6 +25,15 @@ export async function statusPage(main) {
   }
 }
 
+// A calibration warning in the page's language by its code, else the server's sentence.
+export function calibrationNote(note) {
+  const key = `cal.warn.${note.code}`;
+  const values = { ...note.values };
+  if (values.far !== undefined) values.far = `${(values.far * 100).toFixed(4)}%`;
+  const text = t(key, values);
+  return text === key ? note.message : text;
+}
+
 function calibrationPanel() {
   const body = h("div", { "aria-live": "polite" });
   const far = h("select", {}, [["0.01", "1%"], ["0.001", "0.1%"], ["0.0005", "0.05%"], ["0.0001", "0.01%"]].map(([v, label]) =>
@@ -45,12 +54,14 @@ function calibrationPanel() {
         onclick: async () => { await del("/calibration/threshold"); toast(t("person.saved")); load(); } },
         t("cal.reset", { value: report.default_threshold }));
       body.replaceChildren(
-        h("p", {}, t("cal.summary", { people: report.people, faces: report.faces, impostors: report.impostor_pairs, genuine: report.genuine_pairs })),
+        h("p", { "data-testid": "calibration-summary" }, t("cal.summary", {
+          people: t("cal.people", { n: report.people }), faces: t("cal.faces", { n: report.faces }),
+          impostors: t("cal.impostors", { n: report.impostor_pairs }), genuine: t("cal.genuine", { n: report.genuine_pairs }) })),
         h("div", { class: "scroll" }, table),
         h("div", { class: "row wrap", "data-perm": "settings" }, apply, reset),
         report.look_alikes.length ? h("ul", {}, report.look_alikes.slice(0, 10).map((l) =>
           h("li", {}, t("cal.lookAlike", { a: l.name_a, b: l.name_b, s: percent(l.similarity) })))) : "",
-        report.warnings.length ? h("ul", { class: "warnings" }, report.warnings.map((w) => h("li", {}, w))) : "",
+        report.notes.length ? h("ul", { class: "warnings", "data-testid": "calibration-warnings" }, report.notes.map((note) => h("li", {}, calibrationNote(note)))) : "",
       );
     } catch (err) {
       body.replaceChildren(alertBox(err.explain()));

@@ -1,0 +1,1 @@
+"""Portable gallery export and import: people, photos and descriptors between installations."""
