@@ -70,9 +70,14 @@ mutation: install
 	$(BIN)/mutmut run --max-children $$(nproc) >/dev/null || true
 	$(BIN)/python tests/mutation_report.py
 
+# The dev environment's exact versions, then the lines it lacks from the old lock (the
+# postgres and bench extras, and pins for newer Pythons only, marked `; python_version`).
 lock: install
-	( echo "# Exact versions of every package in the dev environment (pip freeze). Regenerate with \`make lock\`."; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v '^-e' ) > requirements.lock
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > .lock.frozen
+	( echo "# Exact versions of every package in the dev environment (pip freeze), then the extras' pins. Regenerate with \`make lock\`."; \
+	  awk -F'[=; ]' 'NR==FNR { have[tolower($$1)] = 1; print; next } !/^#/ && !(tolower($$1) in have)' \
+	    .lock.frozen requirements.lock ) > .lock.new
+	mv .lock.new requirements.lock && rm -f .lock.frozen
 
 bench-threshold: install
 	$(BIN)/python bench/lfw_threshold.py
