@@ -10,11 +10,8 @@ Time comes from the app's clock; the blocking work runs in a thread.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,8 +19,8 @@ from sqlmodel import Session
 
 from facerec.auth.principal import SYSTEM
 from facerec.backup.service import BackupReport, create_backup
-from facerec.retention.lease import release_lease, take_lease, this_process
-from facerec.state import AppState
+from facerec.periodic import LeasedJob
+from facerec.retention.lease import take_lease
 
 log = logging.getLogger(__name__)
 LEASE_KEY = "backup_lease"
@@ -65,15 +62,12 @@ def prune(directory: Path, keep: int) -> list[Path]:
     return old
 
 
-class BackupJob:
+class BackupJob(LeasedJob):
     """One worker's scheduled-backup task."""
 
-    def __init__(self, state: AppState, *, holder: str | None = None) -> None:
-        self.state = state
-        self.holder = holder or this_process()
-        self._halt = threading.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    name = "backup"
+    lease_key = LEASE_KEY
+    failure = "scheduled backup failed"
 
     @property
     def every(self) -> timedelta:
@@ -83,22 +77,6 @@ class BackupJob:
     def enabled(self) -> bool:
         return self.state.settings.backup.every_hours > 0
 
-    def start(self) -> None:
-        if self.enabled:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="backup")
-
-    async def stop(self) -> None:
-        """End the loop (a backup in progress finishes) and give the lease up."""
-        self._halt.set()
-        self._wake.set()
-        if self._task is None:
-            return
-        await self._task
-        try:
-            await asyncio.to_thread(self._release)
-        except Exception:
-            log.exception("could not release the backup lease (it lapses by itself)")
-
     def tick(self) -> BackupReport | None:
         """Take the lease; if a backup is due, make it and prune. The backup, or None."""
         settings = self.state.settings
@@ -106,7 +84,7 @@ class BackupJob:
         now = self.state.clock()
         with Session(self.state.db) as session:
             if not take_lease(
-                session=session, holder=self.holder, now=now, ttl=LEASE_TTL, key=LEASE_KEY
+                session=session, holder=self.holder, now=now, ttl=LEASE_TTL, key=self.lease_key
             ):
                 return None
         due = next_due(directory, self.every)
@@ -137,17 +115,5 @@ class BackupJob:
         left = (due - self.state.clock()).total_seconds()
         return min(MAX_WAIT_S, max(1.0, left))
 
-    async def _loop(self) -> None:
-        while not self._halt.is_set():
-            try:
-                await asyncio.to_thread(self.tick)
-                wait = self.wait_s()
-            except Exception:
-                log.exception("scheduled backup failed; trying again in %.0f s", MAX_WAIT_S)
-                wait = MAX_WAIT_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-
-    def _release(self) -> None:
-        with Session(self.state.db) as session:
-            release_lease(session=session, holder=self.holder, key=LEASE_KEY)
+    def wait_after_error_s(self) -> float:
+        return MAX_WAIT_S

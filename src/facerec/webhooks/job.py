@@ -10,15 +10,12 @@ timeouts). Two senders can overlap only around such a takeover; receivers dedupe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import threading
 from datetime import timedelta
 
 from sqlmodel import Session
 
-from facerec.retention.lease import release_lease, take_lease, this_process
+from facerec.periodic import LeasedJob
+from facerec.retention.lease import take_lease
 from facerec.state import AppState
 from facerec.webhooks.sender import (
     TickReport,
@@ -28,44 +25,33 @@ from facerec.webhooks.sender import (
     urllib_transport,
 )
 
-log = logging.getLogger(__name__)
 LEASE_KEY = "webhook_lease"
 
 
-class WebhookJob:
+class WebhookJob(LeasedJob):
     """One worker's periodic sender task."""
+
+    name = "webhooks"
+    lease_key = LEASE_KEY
+    failure = "webhook sending failed"
 
     def __init__(
         self, state: AppState, *, holder: str | None = None, transport: Transport | None = None
     ) -> None:
-        self.state = state
-        self.holder = holder or this_process()
+        super().__init__(state, holder=holder)
         self.transport = transport or urllib_transport
-        self.ticks = 0
-        self._halt = threading.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def ttl(self) -> timedelta:
         settings = self.state.settings.webhooks
         return timedelta(seconds=2 * (settings.poll_seconds + settings.timeout_seconds))
 
-    def start(self) -> None:
-        if self.state.settings.webhooks.enabled:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="webhooks")
+    @property
+    def enabled(self) -> bool:
+        return self.state.settings.webhooks.enabled
 
-    async def stop(self) -> None:
-        """End the loop (after the request in flight) and give the lease up."""
-        self._halt.set()
-        self._wake.set()
-        if self._task is None:
-            return
-        await self._task
-        try:
-            await asyncio.to_thread(self._release)
-        except Exception:
-            log.exception("could not release the webhook lease (it lapses by itself)")
+    def wait_s(self) -> float:
+        return self.state.settings.webhooks.poll_seconds
 
     def _anything_due(self) -> bool:
         with Session(self.state.db) as session:
@@ -79,7 +65,7 @@ class WebhookJob:
                 holder=self.holder,
                 now=self.state.clock(),
                 ttl=self.ttl,
-                key=LEASE_KEY,
+                key=self.lease_key,
             )
 
     def tick(self) -> TickReport | None:
@@ -94,18 +80,3 @@ class WebhookJob:
             transport=self.transport,
             keep_going=lambda: not self._halt.is_set() and self._lease(),
         )
-
-    async def _loop(self) -> None:
-        interval = self.state.settings.webhooks.poll_seconds
-        while not self._halt.is_set():
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                log.exception("webhook sending failed; retrying in %.1f s", interval)
-            self.ticks += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
-
-    def _release(self) -> None:
-        with Session(self.state.db) as session:
-            release_lease(session=session, holder=self.holder, key=LEASE_KEY)
