@@ -48,8 +48,7 @@ from facerec.faces.storage import ImageStore
 from facerec.faces.views import router as faces_router
 from facerec.gallery.views import router as gallery_router
 from facerec.index.base import VectorIndex
-from facerec.index.faiss_index import FaissIndex
-from facerec.index.sync import IndexSync
+from facerec.index.factory import index_sync
 from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
@@ -85,7 +84,7 @@ def build_state(
     db = make_engine(settings.db_url, pool=pool_limits(settings))
     runtime = FaceRuntime(engine or build_engine(settings), settings)
     runtime.load()
-    sync = IndexSync(index or FaissIndex(runtime.dim), runtime.model)
+    sync = index_sync(settings, dim=runtime.dim, model=runtime.model, index=index)
     store, crops = ImageStore(settings.images_dir), CropStore(settings.crops_dir)
     with Session(db) as session:
         orphans = remove_orphan_files(session=session, images=store, crops=crops)
@@ -114,6 +113,9 @@ def build_state(
 
 def close_state(state: AppState) -> None:
     state.runtime.close()
+    closer = getattr(state.index.index, "close", None)  # a shared index's client
+    if callable(closer):
+        closer()
     state.db.dispose()
 
 

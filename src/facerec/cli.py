@@ -32,11 +32,14 @@ from facerec.db.engine import lock_for_write
 from facerec.db.migrate import upgrade
 from facerec.db.models import utcnow
 from facerec.doctor import DoctorReport, doctor_for
+from facerec.doctor import index as doctor_index
 from facerec.errors import FaceRecError
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
 from facerec.faces.reembed import reembed_faces, stale_faces
 from facerec.gallery.cli import gallery_export, gallery_import
+from facerec.index.factory import index_sync
 from facerec.index.models import request_rebuild
+from facerec.inference.engines import build_engine
 from facerec.inference.types import FaceEngine
 from facerec.people import service as people
 from facerec.recognition.service import recognize as recognize_faces
@@ -327,10 +330,25 @@ def index_rebuild() -> None:
         lock_for_write(session)
         generation, dropped = request_rebuild(session)
         session.commit()
+        if get_settings().index != "faiss":  # a shared index: reloaded once, here and now
+            count = _reload_shared(session)
+            console.print(f"{get_settings().index} reloaded with {count} faces")
     console.print(
         f"rebuild requested at generation {generation} ({dropped} older log rows dropped); "
         "workers reload on their next request"
     )
+
+
+def _reload_shared(session: Session) -> int:
+    settings = get_settings()
+    embedder = build_engine(settings).embedder  # names the model; nothing is loaded
+    sync = index_sync(settings, dim=embedder.dim, model=embedder.model_id)
+    try:
+        return sync.rebuild(session)
+    finally:
+        closer = getattr(sync.index, "close", None)
+        if callable(closer):
+            closer()
 
 
 @index_app.command("reembed")
@@ -351,15 +369,21 @@ def index_reembed() -> None:
 
 @index_app.command("verify")
 def index_verify() -> None:
-    """Build the index from the database and check it: counts, generation, vector norms."""
+    """Build (or, for Milvus, bring up to date) the index and check it against the
+    database: counts, generation, vector norms, and every entry (id, person, vector)."""
     with _state() as state, Session(state.db) as session:
         status = state.index.status(session)
         bad = state.index.malformed_vectors(session, dim=state.runtime.dim)
+        faces = doctor_index.stored_faces(session, state.runtime.model)
+        differ = doctor_index.snapshot(session, state.index, faces, repair=False)
     console.print(
-        f"faces in database {status.db_count}, in index {status.index_count}, "
-        f"generation {status.db_generation}, malformed vectors {bad}"
+        f"faces in database {status.db_count}, in index {status.index_count} "
+        f"({state.settings.index}), generation {status.db_generation}, "
+        f"malformed vectors {bad}, entries that differ {len(differ)}"
     )
-    if not status.in_step or bad:
+    for finding in differ[:20]:
+        console.print(f"  {finding.kind}: {finding.subject} {escape(finding.detail)}")
+    if not status.in_step or bad or differ:
         console.print("[red]index NOT in step[/red]")
         raise typer.Exit(1)
     console.print("[green]index in step[/green]")

@@ -248,6 +248,23 @@ class AuthSettings(BaseModel):
     """Without a calibration, a match threshold below this needs an admin and ``force``."""
 
 
+class MilvusSettings(BaseModel):
+    """The Milvus index (``index = "milvus"``): one copy shared by every worker and host."""
+
+    uri: str = "milvus.db"
+    """``http(s)://host:19530``: a Milvus server or cluster; anything else is a local file
+    of Milvus Lite (embedded; relative paths are under the data directory)."""
+    token: str | None = None
+    """``user:password`` or an API key, for a server that wants one."""
+    collection_prefix: str = Field("facerec_", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    """Names the three collections (``<prefix>faces``, ``centroids``, ``meta``), so several
+    installations can share one Milvus."""
+
+    @property
+    def is_server(self) -> bool:
+        return self.uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+
+
 class Settings(BaseSettings):
     """Everything FaceRec can be told from the outside."""
 
@@ -268,6 +285,9 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100)
     max_top_k: int = Field(100, ge=1)
     migrate_on_start: bool = True
+    index: Literal["faiss", "milvus"] = "faiss"
+    """The vector index: ``faiss`` (in each worker, from the database) or ``milvus``."""
+    milvus: MilvusSettings = MilvusSettings()
     detector: DetectorSettings = DetectorSettings()
     upload: UploadSettings = UploadSettings()
     inference: InferenceSettings = InferenceSettings()
@@ -296,6 +316,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'facerec.db').resolve()}"
+
+    @property
+    def milvus_uri(self) -> str:
+        """``milvus.uri``, a relative Milvus Lite file placed under the data directory."""
+        if self.milvus.is_server:
+            return self.milvus.uri
+        return str((self.data_dir / self.milvus.uri).resolve())
 
     @property
     def images_dir(self) -> Path:

@@ -10,6 +10,7 @@ from uvicorn.supervisors import Multiprocess
 
 from facerec.auth.exposure import check_exposure
 from facerec.config import Settings
+from facerec.index.milvus_lite_host import lite_for_workers
 from facerec.logs import logging_config
 from facerec.metrics.multiproc import worker_metrics_dir
 
@@ -57,5 +58,6 @@ def serve(settings: Settings) -> None:
     if settings.workers == 1:
         uvicorn.Server(config).run()
         return
-    with worker_metrics_dir():  # before the workers start: one scrape sees them all
+    # before the workers start: one scrape sees them all; one Milvus Lite file for all
+    with worker_metrics_dir(), lite_for_workers(settings):
         Multiprocess(config, sockets=[listening_socket(settings.host, settings.port)]).run()

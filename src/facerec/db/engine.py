@@ -55,6 +55,16 @@ def lock_for_write(session: Session) -> None:
     generations commit in order.
     """
     session.execute(text("UPDATE index_state SET generation = generation WHERE id = 1"))
+    session.info[_WRITE_LOCK] = session.get_transaction()
+
+
+_WRITE_LOCK = "facerec.write_lock"
+
+
+def holds_write_lock(session: Session) -> bool:
+    """Whether ``session``'s current transaction took the write lock (``lock_for_write``)."""
+    transaction = session.get_transaction()
+    return transaction is not None and session.info.get(_WRITE_LOCK) is transaction
 
 
 def is_reachable(engine: Engine) -> bool:

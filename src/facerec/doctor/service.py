@@ -27,6 +27,7 @@ from facerec.doctor.database import schema_findings, sqlite_findings
 from facerec.doctor.report import DoctorReport
 from facerec.doctor.vectors import bad_embeddings
 from facerec.faces.storage import ImageStore
+from facerec.index.factory import index_sync
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.models import current_generation
 from facerec.index.sync import IndexSync
@@ -104,8 +105,12 @@ def doctor_for(settings: Settings, *, repair: bool = False) -> DoctorReport:
     if callable(closer):
         closer()
     db = make_engine(settings.db_url)
+    shared = index_sync(settings, dim=dim, model=model) if settings.index != "faiss" else None
     try:
         with Session(db, expire_on_commit=False) as session:
+            if shared is not None:  # the one every worker searches, brought up to date
+                shared.catch_up(session)
+                session.rollback()
             return run_doctor(
                 session=session,
                 images=ImageStore(settings.images_dir),
@@ -113,6 +118,10 @@ def doctor_for(settings: Settings, *, repair: bool = False) -> DoctorReport:
                 model=model,
                 dim=dim,
                 repair=repair,
+                sync=shared,
             )
     finally:
         db.dispose()
+        closer = getattr(shared.index if shared else None, "close", None)
+        if callable(closer):
+            closer()

@@ -54,6 +54,60 @@ def person_similarity(faces: NDArray[np.float32], probe: NDArray[np.float32]) ->
     return centroid_score(float(centroid(faces) @ probe), len(faces))
 
 
+def clip_score(score: float) -> float:
+    """A similarity clipped to [0, 1], as :class:`Hit` holds it."""
+    return min(1.0, max(0.0, float(score)))
+
+
+class PeopleLookup(Protocol):
+    """What :func:`merge_people` asks a backend about the people a search found."""
+
+    def photos(self, person_id: int) -> int:
+        """How many faces the person has in the index."""
+        ...
+
+    def centroid_rows(self, person_ids: list[int]) -> NDArray[np.float32]:
+        """The centroids of people with several faces, one row each, in order."""
+        ...
+
+    def closest_face(self, query: NDArray[np.float32], person_id: int) -> int:
+        """The person's face nearest ``query``."""
+        ...
+
+
+def merge_people(
+    query: NDArray[np.float32],
+    faces: dict[int, Hit],
+    centroids: dict[int, float],
+    top_k: int,
+    lookup: PeopleLookup,
+) -> list[Hit]:
+    """The ``top_k`` best people that a face search (``faces``: each person's best face)
+    or a centroid search (``centroids``: their clipped :func:`centroid_score`) found,
+    scored as :func:`person_similarity` scores them, with their closest face; ties go to
+    the smaller person id. Every backend ranks through this."""
+    scores = dict(centroids)
+    for person_id, hit in faces.items():
+        if lookup.photos(person_id) == 1:
+            scores[person_id] = hit.similarity
+    missing = [p for p in faces if p not in scores]  # several photos, centroid not found
+    if missing:
+        cosines = lookup.centroid_rows(missing) @ query
+        for person_id, cosine in zip(missing, cosines.tolist(), strict=True):
+            scores[person_id] = clip_score(centroid_score(cosine, lookup.photos(person_id)))
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+    return [
+        Hit(
+            person_id,
+            faces[person_id].face_id
+            if person_id in faces
+            else lookup.closest_face(query, person_id),
+            score,
+        )
+        for person_id, score in best
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class IndexEntries:
     """Everything an index holds, one row per stored entry (an id stored twice appears twice)."""

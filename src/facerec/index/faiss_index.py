@@ -14,7 +14,14 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from facerec.index.base import Hit, IndexEntries, centroid, centroid_score
+from facerec.index.base import (
+    Hit,
+    IndexEntries,
+    centroid,
+    centroid_score,
+    clip_score,
+    merge_people,
+)
 
 
 class FaissIndex:
@@ -120,7 +127,7 @@ class FaissIndex:
             by_face = self._best_faces(queries, top_k)
             by_centroid = self._best_centroids(queries, top_k)
             return [
-                self._merge(query, faces, centroids, top_k)
+                merge_people(query, faces, centroids, top_k, self)
                 for query, faces, centroids in zip(queries, by_face, by_centroid, strict=True)
             ]
 
@@ -143,7 +150,7 @@ class FaissIndex:
                 continue
             person_id = self._person_of[face_id]
             if person_id not in best:  # results arrive best first
-                best[person_id] = Hit(person_id, face_id, _clip(score))
+                best[person_id] = Hit(person_id, face_id, clip_score(score))
         return best
 
     def _best_centroids(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, float]]:
@@ -154,44 +161,19 @@ class FaissIndex:
         scores, ids = self._centroids.search(queries, min(people, max(64, top_k * 8)))
         return [
             {
-                p: _clip(centroid_score(s, len(self._faces_of[p])))
+                p: clip_score(centroid_score(s, len(self._faces_of[p])))
                 for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
                 if p >= 0
             }
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _merge(
-        self,
-        query: NDArray[np.float32],
-        faces: dict[int, Hit],
-        centroids: dict[int, float],
-        top_k: int,
-    ) -> list[Hit]:
-        """Every person either search found, scored as
-        :func:`~facerec.index.base.person_similarity` scores them, with their closest face."""
-        scores = dict(centroids)
-        for person_id, hit in faces.items():
-            if len(self._faces_of[person_id]) == 1:
-                scores[person_id] = hit.similarity
-        missing = [p for p in faces if p not in scores]  # several photos, centroid not found
-        if missing:
-            cosines = np.stack([self._centroid_of[p] for p in missing]) @ query
-            for person_id, cosine in zip(missing, cosines.tolist(), strict=True):
-                scores[person_id] = _clip(centroid_score(cosine, len(self._faces_of[person_id])))
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
-        return [
-            Hit(person_id, self._closest_face(query, person_id, faces.get(person_id)), score)
-            for person_id, score in best
-        ]
+    def photos(self, person_id: int) -> int:
+        return len(self._faces_of[person_id])
 
-    def _closest_face(self, query: NDArray[np.float32], person_id: int, hit: Hit | None) -> int:
-        """The person's face nearest the query (``hit``'s, when the face search found it)."""
-        if hit is not None:
-            return hit.face_id
+    def centroid_rows(self, person_ids: list[int]) -> NDArray[np.float32]:
+        return np.stack([self._centroid_of[p] for p in person_ids])
+
+    def closest_face(self, query: NDArray[np.float32], person_id: int) -> int:
         faces = sorted(self._faces_of[person_id])
         return faces[int(np.argmax(self._vectors(faces) @ query))]
-
-
-def _clip(score: float) -> float:
-    return min(1.0, max(0.0, float(score)))

@@ -1,0 +1,55 @@
+"""The one place settings become a vector index and the sync that keeps it current.
+
+``index = "faiss"`` (default): an exact FAISS index in each worker (``IndexSync``).
+``index = "milvus"``: one Milvus shared by every worker and host
+(``milvus_sync.SharedIndexSync``), a server by URL or Milvus Lite in a local file.
+pymilvus is an optional extra (``facerec[milvus]``), imported only when chosen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from facerec.config import Settings
+from facerec.errors import NotReady
+from facerec.index.base import VectorIndex
+from facerec.index.faiss_index import FaissIndex
+from facerec.index.sync import IndexSync
+
+if TYPE_CHECKING:
+    from facerec.index.milvus_index import MilvusIndex
+
+
+def open_index(settings: Settings, dim: int) -> VectorIndex:
+    """The index ``settings.index`` names, empty or as the shared backend holds it."""
+    if settings.index == "milvus":
+        return open_milvus(settings, dim)
+    return FaissIndex(dim)
+
+
+def open_milvus(settings: Settings, dim: int) -> MilvusIndex:
+    try:
+        from facerec.index.milvus_index import MilvusIndex, connect
+    except ImportError as exc:  # the extra is not installed
+        need = "FACEREC_INDEX=milvus needs pymilvus: pip install 'facerec[milvus]'"
+        raise NotReady(f"{need} ({exc})") from exc
+    uri = settings.milvus_uri
+    try:
+        client = connect(uri, settings.milvus.token)
+    except Exception as exc:  # pymilvus raises its own types, or a bare one for Lite
+        hint = "" if settings.milvus.is_server else " (is another process using this file?)"
+        raise NotReady(f"cannot open Milvus at {uri}{hint}: {exc}") from exc
+    return MilvusIndex(client, dim, prefix=settings.milvus.collection_prefix)
+
+
+def index_sync(
+    settings: Settings, *, dim: int, model: str, index: VectorIndex | None = None
+) -> IndexSync:
+    """``index`` (tests inject one) or the configured one, with the sync it needs: a shared
+    index is written once per change, an in-process one follows the log in each worker."""
+    index = index if index is not None else open_index(settings, dim)
+    if getattr(index, "shared", False):
+        from facerec.index.milvus_sync import SharedIndexSync
+
+        return SharedIndexSync(index, model)  # type: ignore[arg-type]
+    return IndexSync(index, model)
