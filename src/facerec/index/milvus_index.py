@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 from facerec.index.base import Hit, IndexEntries, centroid, centroid_score, clip_score, merge_people
 
@@ -86,9 +86,13 @@ class MilvusIndex:
     def _create_with(self, name: str, schema: Any) -> None:
         params = self.client.prepare_index_params()
         params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-        self.client.create_collection(
-            name, schema=schema, index_params=params, consistency_level="Strong"
-        )
+        try:
+            self.client.create_collection(
+                name, schema=schema, index_params=params, consistency_level="Strong"
+            )
+        except MilvusException:
+            if not self.client.has_collection(name):  # else another worker created it first
+                raise
 
     def close(self) -> None:
         self.client.close()
@@ -125,10 +129,10 @@ class MilvusIndex:
         self.set_centroids(self._faces_by_person(touched))
 
     def reset(self) -> None:
-        """Empty the faces and centroids (the meta row stays: the caller rewrites it)."""
+        """Empty the faces and centroids (the meta row stays: the caller rewrites it). Rows
+        are deleted, the collections stay: a search in another worker meanwhile still runs."""
         for name in (self.faces, self.centroids):
-            self.client.drop_collection(name)
-        self._ensure()
+            self.client.delete(name, filter="id >= 0")  # ids are never negative
 
     def _checked(
         self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]
