@@ -161,6 +161,12 @@ class MilvusIndex:
             ]
             self.client.upsert(self.faces, rows)
 
+    def flush(self) -> None:
+        """Seal what was written (after a bulk load: Milvus Lite then searches indexed
+        segments, ~10x faster than its write buffer; a server needs it less)."""
+        for name in (self.faces, self.centroids):
+            self.client.flush(name)
+
     def delete_faces(self, face_ids: list[int]) -> None:
         """Delete faces by id (absent ids are no error); centroids untouched."""
         for start in range(0, len(face_ids), CHUNK):

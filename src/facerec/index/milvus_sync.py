@@ -130,6 +130,7 @@ class SharedIndexSync(IndexSync):
             by_person.setdefault(person_id, []).append(_vector(blob))
         several = {p: _stacked(v, self.index.dim) for p, v in by_person.items() if len(v) >= 2}
         self.index.set_centroids(several)
+        self.index.flush()
 
     def _rows(self, session: Session, where: Any) -> list[Row]:
         """Faces of this model matching ``where``, in face id order."""
