@@ -58,7 +58,10 @@ def db(tmp_path: Path) -> Iterator[Engine]:
 
 
 def unit(rows: NDArray[np.float64]) -> NDArray[np.float32]:
-    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+    out: NDArray[np.float32] = (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(
+        np.float32
+    )
+    return out
 
 
 class Gallery:
