@@ -183,3 +183,13 @@ def test_an_index_not_yet_approximate_is_not_saved(db: Engine, saved: SavedIndex
     with Session(db) as session:
         assert save_index(session, small, saved) is None
     assert saved.current_name() is None
+
+
+def test_saving_twice_at_one_generation_keeps_the_newest(db: Engine, saved: SavedIndexes) -> None:
+    _gallery(db)
+    first = _saved_worker(db, saved)
+    again = _worker(db, saved)
+    with Session(db) as session:
+        second = save_index(session, again, saved)
+    assert second not in (None, first) and saved.current_name() == second
+    assert sorted(p.name for p in saved.dir.iterdir()) == sorted(["current", str(second)])

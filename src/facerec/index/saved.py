@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ class SavedIndexes:
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         for path in tmp.iterdir():
             _fsync(path)
-        name = f"saved-{generation}-{os.getpid()}-{len(os.listdir(self.dir))}"
+        name = f"saved-{generation}-{secrets.token_hex(6)}"  # never an existing name
         os.replace(tmp, self.dir / name)
         pointer = self.dir / f"current.tmp-{os.getpid()}"
         pointer.write_text(name)
