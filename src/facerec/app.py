@@ -49,6 +49,8 @@ from facerec.faces.views import router as faces_router
 from facerec.gallery.views import router as gallery_router
 from facerec.index.base import VectorIndex
 from facerec.index.factory import index_sync
+from facerec.index.saved import SavedIndexes
+from facerec.index.saving import IndexSaveJob
 from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
@@ -88,7 +90,7 @@ def build_state(
     store, crops = ImageStore(settings.images_dir), CropStore(settings.crops_dir)
     with Session(db) as session:
         orphans = remove_orphan_files(session=session, images=store, crops=crops)
-        count = sync.rebuild(session)
+        count = sync.start(session, SavedIndexes(settings.index_dir))
         stale = stale_faces(session=session, model=runtime.model)
     if orphans:
         log.warning("removed %d files that no record refers to (left by a crash)", orphans)
@@ -141,9 +143,12 @@ def create_app(
         backups.start()
         webhooks = app.state.webhooks = WebhookJob(state)  # one sender across workers
         webhooks.start()
+        saver = app.state.index_saver = IndexSaveJob(state, saved=SavedIndexes(settings.index_dir))
+        saver.start()  # one worker saves the approximate index (index/saving.py)
         try:
             yield
         finally:
+            await saver.stop()
             await webhooks.stop()
             await backups.stop()
             await retention.stop()

@@ -167,6 +167,22 @@ class RetentionSettings(BaseModel):
     """Rows changed per write transaction, so the write lock is never held for long."""
 
 
+class FaissSettings(BaseModel):
+    """The FAISS index (``facerec.index``): exact search, approximate past a size."""
+
+    approximate_above: int = Field(100_000, ge=1)
+    """Faces searched exactly up to this many; past it, an IVF (``index/approx.py``).
+    Exact top-5 on one core (``bench/scale.py``): p99 3 ms at 100k, 9 ms at 200k."""
+    nprobe: int = Field(128, ge=1, le=65_536)
+    """IVF lists looked at per search (more: slower, closer to exact)."""
+    save: bool = True
+    """Save the approximate index under ``<data_dir>/index`` so a start loads it."""
+    save_after_changes: int = Field(10_000, ge=1)
+    """Faces added or removed since the saved index before one worker saves anew."""
+    save_check_s: float = Field(60.0, gt=0)
+    """Seconds between each worker's looks at the saved index."""
+
+
 class BackupSettings(BaseModel):
     """Scheduled backups (``facerec.backup``; ``facerec backup FILE`` makes one by hand)."""
 
@@ -297,6 +313,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     privacy: PrivacySettings = PrivacySettings()
     backup: BackupSettings = BackupSettings()
+    faiss: FaissSettings = FaissSettings()
     log: LogSettings = LogSettings()
     auth: AuthSettings = AuthSettings()
     webhooks: WebhookSettings = WebhookSettings()
@@ -332,6 +349,11 @@ class Settings(BaseSettings):
     def crops_dir(self) -> Path:
         """Face crops of check-ins and unknown faces."""
         return self.data_dir / "crops"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the approximate index is saved."""
+        return self.data_dir / "index"
 
     @property
     def backups_dir(self) -> Path:

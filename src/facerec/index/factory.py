@@ -1,6 +1,7 @@
 """The one place settings become a vector index and the sync that keeps it current.
 
-``index = "faiss"`` (default): an exact FAISS index in each worker (``IndexSync``).
+``index = "faiss"`` (default): a FAISS index in each worker (``IndexSync``), exact up to
+``faiss.approximate_above`` faces and approximate past it (``scaled.ScaledFaissIndex``).
 ``index = "milvus"``: one Milvus shared by every worker and host
 (``milvus_sync.SharedIndexSync``), a server by URL or Milvus Lite in a local file.
 pymilvus is an optional extra (``facerec[milvus]``), imported only when chosen.
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from facerec.config import Settings
 from facerec.errors import NotReady
 from facerec.index.base import VectorIndex
-from facerec.index.faiss_index import FaissIndex
+from facerec.index.scaled import scaled_faiss
 from facerec.index.sync import IndexSync
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def open_index(settings: Settings, dim: int) -> VectorIndex:
     """The index ``settings.index`` names, empty or as the shared backend holds it."""
     if settings.index == "milvus":
         return open_milvus(settings, dim)
-    return FaissIndex(dim)
+    return scaled_faiss(settings, dim)
 
 
 def open_milvus(settings: Settings, dim: int) -> MilvusIndex:

@@ -35,6 +35,7 @@ from facerec.db.engine import holds_write_lock, lock_for_write
 from facerec.faces.models import Face
 from facerec.index.milvus_index import MilvusIndex
 from facerec.index.models import FaceChange, current_generation
+from facerec.index.saved import SavedIndexes
 from facerec.index.sync import IndexStatus, IndexSync
 from facerec.metrics.instruments import index_state
 
@@ -50,6 +51,10 @@ class SharedIndexSync(IndexSync):
 
     def __init__(self, index: MilvusIndex, model: str) -> None:
         super().__init__(index, model)
+
+    def start(self, session: Session, saved: SavedIndexes | None = None) -> int:
+        """A worker's start: see :meth:`rebuild` (Milvus keeps its own copy; no saved index)."""
+        return self.rebuild(session)
 
     def rebuild(self, session: Session) -> int:
         """At a worker's start: the shared collections are not reloaded per worker, only

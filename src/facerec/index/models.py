@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Field, SQLModel, col, delete, select, text
+from sqlmodel import Field, SQLModel, col, delete, func, select, text
 from sqlmodel import Session as _Session
 
 
@@ -49,3 +49,18 @@ def request_rebuild(session: _Session) -> tuple[int, int]:
     generation = record_changes(session, [("rebuild", 0, 0)])
     dropped = session.exec(delete(FaceChange).where(col(FaceChange.generation) < generation))
     return generation, int(dropped.rowcount)
+
+
+def replayable(session: _Session, *, since: int, until: int) -> bool:
+    """Whether the log still holds every change after ``since`` up to ``until`` and none
+    of them is a ``rebuild``: then an index at ``since`` replays to ``until``."""
+    if since > until:
+        return False  # an index from another database, or from before a restore
+    window = (col(FaceChange.generation) > since, col(FaceChange.generation) <= until)
+    rebuilds = session.exec(
+        select(func.count()).select_from(FaceChange).where(*window, FaceChange.op == "rebuild")
+    ).one()
+    generations = session.exec(
+        select(func.count(func.distinct(FaceChange.generation))).where(*window)
+    ).one()
+    return int(rebuilds) == 0 and int(generations) == until - since

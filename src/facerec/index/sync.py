@@ -17,8 +17,11 @@ import numpy as np
 from sqlmodel import Session, col, func, select
 
 from facerec.faces.models import Face
-from facerec.index.base import VectorIndex
-from facerec.index.models import FaceChange, current_generation
+from facerec.index.base import IndexEntries, VectorIndex
+from facerec.index.frozen import Frozen
+from facerec.index.models import FaceChange, current_generation, replayable
+from facerec.index.saved import SavedIndexes
+from facerec.index.scaled import ScaledFaissIndex
 from facerec.metrics.instruments import index_state
 
 
@@ -36,7 +39,50 @@ class IndexSync:
         self.index = index
         self.model = model
         self.generation = -1
+        self.saved_name: str | None = None
+        """The saved index the index was loaded from (None: built from the faces table)."""
         self._lock = threading.Lock()
+
+    def start(self, session: Session, saved: SavedIndexes | None = None) -> int:
+        """Fill the index at start: from the saved index and the newer changes of the log
+        when they serve, else from the faces table. Returns the number indexed."""
+        with self._lock:
+            if saved is not None and self._load_saved(session, saved):
+                return self.index.count()
+            return self._rebuild(session)
+
+    def load_saved(self, session: Session, saved: SavedIndexes) -> bool:
+        """Serve from the saved index (and the newer log) if it can; False: unchanged."""
+        with self._lock:
+            return self._load_saved(session, saved)
+
+    def _load_saved(self, session: Session, saved: SavedIndexes) -> bool:
+        index = self.index
+        if not isinstance(index, ScaledFaissIndex):
+            return False
+        found = saved.load(model=self.model, dim=index.dim)
+        if found is None:
+            return False
+        generation = current_generation(session)
+        if not replayable(session, since=found.generation, until=generation):
+            return False  # a rebuild since, or the log no longer has every change
+        index.use(found.base, generation=found.generation)
+        self.generation, self.saved_name = found.generation, found.name
+        self._replay(session, generation)
+        index_state(index.count(), generation)
+        return True
+
+    def capture(self) -> tuple[int, Frozen | IndexEntries] | None:
+        """What a saved index would hold now, and its generation: the base itself when
+        nothing changed since it was made. None: the index is not approximate."""
+        with self._lock:
+            index = self.index
+            approx = index.approximate if isinstance(index, ScaledFaissIndex) else None
+            if approx is None:
+                return None
+            if approx.changes == 0:
+                return self.generation, approx.base
+            return self.generation, approx.entries()
 
     def rebuild(self, session: Session) -> int:
         """Reload every face of this model; returns the number indexed."""
@@ -61,7 +107,7 @@ class IndexSync:
         ).all()
         self.index.reset()
         self._add_rows(list(rows))
-        self.generation = generation
+        self.generation, self.saved_name = generation, None
         index_state(len(rows), generation)
         return len(rows)
 

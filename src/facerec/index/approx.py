@@ -1,0 +1,247 @@
+"""Approximate search for large galleries: a frozen IVF base plus an in-memory overlay.
+
+:class:`ApproxIndex` answers the :class:`~facerec.index.base.VectorIndex` calls like
+:class:`~facerec.index.faiss_index.FaissIndex`, with the same scores: a person with
+one face is scored by its cosine, a person with several by their centroid
+(:func:`~facerec.index.base.person_similarity`, computed from their current faces).
+Only the candidates are approximate: the people of the faces and centroids the IVF
+finds (``nprobe`` lists). Changes after the base was made are kept beside it:
+removed base faces are tombstones, added faces an exact flat delta, and a person whose
+faces changed gets their face list and centroid recomputed in the overlay.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facerec.index.base import Hit, IndexEntries, centroid, centroid_score
+from facerec.index.frozen import Frozen
+from facerec.index.layer import Layer
+
+
+class ApproxIndex:
+    def __init__(self, dim: int, base: Frozen, *, nprobe: int, generation: int = -1) -> None:
+        self.dim = dim
+        self.base = base
+        self.base_generation = generation
+        """The change-log generation of a base loaded from a saved index (-1: built here)."""
+        self._lock = threading.RLock()
+        self._faces = Layer(dim, base.faces, nprobe=nprobe)
+        self._centroids = Layer(dim, base.centroids, nprobe=nprobe)
+        self._new: dict[int, tuple[int, NDArray[np.float32]]] = {}
+        """Faces added after the base: face id -> (person id, vector)."""
+        self._people: dict[int, set[int]] = {}
+        """People whose faces changed after the base: their faces now."""
+        self._centroid_of: dict[int, NDArray[np.float32]] = {}
+        """The centroids of those of them with two or more faces."""
+
+    # -- what is stored -------------------------------------------------------------
+
+    def count(self) -> int:
+        return self.base.count - len(self._faces.dead) + len(self._new)
+
+    @property
+    def changes(self) -> int:
+        """Faces added or removed since the base."""
+        return len(self._faces.dead) + len(self._new)
+
+    def _row(self, face_id: int) -> int | None:
+        if face_id in self._faces.dead:
+            return None
+        return self.base.row(face_id)
+
+    def _has(self, face_id: int) -> bool:
+        return face_id in self._new or self._row(face_id) is not None
+
+    def _person_of(self, face_id: int) -> int:
+        if face_id in self._new:
+            return self._new[face_id][0]
+        return int(self.base.person_ids[self._row(face_id)])
+
+    def _vector(self, face_id: int) -> NDArray[np.float32]:
+        if face_id in self._new:
+            return self._new[face_id][1]
+        return np.asarray(self.base.vectors[self._row(face_id)])
+
+    def _faces_of(self, person_id: int) -> list[int]:
+        """A person's faces, in face id order."""
+        if person_id in self._people:
+            return sorted(self._people[person_id])
+        return [int(f) for f in self.base.face_ids[self.base.rows_of(person_id)]]
+
+    def _photos(self, person_id: int) -> int:
+        if person_id in self._people:
+            return len(self._people[person_id])
+        return len(self.base.rows_of(person_id))
+
+    def _centroid(self, person_id: int) -> NDArray[np.float32]:
+        if person_id in self._people:
+            return self._centroid_of[person_id]
+        return centroid(np.asarray(self.base.vectors[self.base.rows_of(person_id)]))
+
+    def entries(self) -> IndexEntries:
+        with self._lock:
+            keep = ~np.isin(self.base.face_ids, np.fromiter(self._faces.dead, np.int64))
+            new = sorted(self._new)
+            vectors = [np.asarray(self.base.vectors)[keep]]
+            vectors += [np.stack([self._new[f][1] for f in new])] if new else []
+            return IndexEntries(
+                np.concatenate([self.base.face_ids[keep], np.asarray(new, dtype=np.int64)]),
+                np.concatenate(
+                    [
+                        self.base.person_ids[keep],
+                        np.asarray([self._new[f][0] for f in new], dtype=np.int64),
+                    ]
+                ),
+                np.concatenate(vectors).astype(np.float32),
+            )
+
+    # -- changes --------------------------------------------------------------------
+
+    def add(self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]) -> None:
+        if not face_ids:
+            return
+        ids = np.asarray(face_ids, dtype=np.int64)
+        np.asarray(person_ids, dtype=np.int64)  # OverflowError for ids SQL cannot hold
+        rows = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(person_ids) != len(ids) or rows.shape != (len(ids), self.dim):
+            raise ValueError(
+                f"{len(ids)} face ids, {len(person_ids)} person ids and vectors of shape "
+                f"{rows.shape} do not match (dimension {self.dim})"
+            )
+        with self._lock:
+            touched = self._remove(face_ids)
+            last = {f: i for i, f in enumerate(face_ids)}  # a face given twice: the last row
+            keep = sorted(last.values())
+            for i in keep:
+                face_id, person_id = face_ids[i], person_ids[i]
+                self._new[face_id] = (person_id, rows[i].copy())
+                self._own(person_id).add(face_id)
+                touched.add(person_id)
+            self._faces.put(ids[keep], rows[keep])
+            self._update_centroids(touched)
+
+    def remove(self, face_ids: list[int]) -> None:
+        with self._lock:
+            self._update_centroids(self._remove(face_ids))
+
+    def _remove(self, face_ids: list[int]) -> set[int]:
+        present = sorted({f for f in face_ids if self._has(f)})
+        touched = set()
+        for face_id in present:
+            person_id = self._person_of(face_id)
+            self._own(person_id).discard(face_id)
+            touched.add(person_id)
+        self._faces.drop([f for f in present if self._new.pop(f, None) is not None])
+        self._faces.kill([f for f in present if f not in self._new and self._row(f) is not None])
+        return touched
+
+    def _own(self, person_id: int) -> set[int]:
+        """The overlay's face set of a person (copied from the base the first time)."""
+        if person_id not in self._people:
+            self._people[person_id] = set(self._faces_of(person_id))
+        return self._people[person_id]
+
+    def _update_centroids(self, people: set[int]) -> None:
+        ids = sorted(people)
+        self._centroids.kill(ids)
+        self._centroids.drop(ids)
+        keep, rows = [], []
+        for person_id in ids:
+            self._centroid_of.pop(person_id, None)
+            faces = self._faces_of(person_id)
+            if len(faces) >= 2:
+                self._centroid_of[person_id] = centroid(np.stack([self._vector(f) for f in faces]))
+                keep.append(person_id)
+                rows.append(self._centroid_of[person_id])
+        if keep:
+            self._centroids.put(np.asarray(keep, dtype=np.int64), np.stack(rows))
+
+    def reset(self) -> None:
+        raise NotImplementedError("an approximate index is replaced, never reset")
+
+    # -- search ---------------------------------------------------------------------
+
+    def search_people(self, vectors: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
+        queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        with self._lock:
+            total = self.count()
+            if total == 0 or len(queries) == 0:
+                return [[] for _ in range(len(queries))]
+            by_face = self._best_faces(queries, top_k, total)
+            by_centroid = self._best_centroids(queries, top_k)
+            return [
+                self._merge(query, faces, centroids, top_k)
+                for query, faces, centroids in zip(queries, by_face, by_centroid, strict=True)
+            ]
+
+    def _best_faces(
+        self, queries: NDArray[np.float32], top_k: int, total: int
+    ) -> list[dict[int, Hit]]:
+        """Per query, the best face of each person among the nearest faces found; once
+        more, four times wider, when some query found fewer than ``top_k`` people."""
+        k = min(total, max(64, top_k * 8))
+        for wider in (False, True):
+            scores, ids = self._faces.search(queries, k)
+            ranked = [self._per_person(s, i) for s, i in zip(scores, ids, strict=True)]
+            if wider or k >= total or all(len(r) >= top_k for r in ranked):
+                break
+            k = min(total, k * 4)
+        return ranked
+
+    def _per_person(self, scores: NDArray[np.float32], ids: NDArray[np.int64]) -> dict[int, Hit]:
+        best: dict[int, Hit] = {}
+        for score, face_id in zip(scores.tolist(), ids.tolist(), strict=True):
+            if face_id < 0:
+                continue
+            person_id = self._person_of(face_id)
+            if person_id not in best:  # results arrive best first
+                best[person_id] = Hit(person_id, face_id, _clip(score))
+        return best
+
+    def _best_centroids(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, float]]:
+        scores, ids = self._centroids.search(queries, max(64, top_k * 8))
+        return [
+            {
+                p: _clip(centroid_score(s, self._photos(p)))
+                for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
+                if p >= 0
+            }
+            for row_s, row_i in zip(scores, ids, strict=True)
+        ]
+
+    def _merge(
+        self,
+        query: NDArray[np.float32],
+        faces: dict[int, Hit],
+        centroids: dict[int, float],
+        top_k: int,
+    ) -> list[Hit]:
+        """Every person either search found, scored as
+        :func:`~facerec.index.base.person_similarity` scores them, with their closest face."""
+        scores = dict(centroids)
+        for person_id, hit in faces.items():
+            photos = self._photos(person_id)
+            if photos == 1:
+                scores[person_id] = hit.similarity
+            elif person_id not in scores:  # several photos, centroid not found
+                cosine = float(self._centroid(person_id) @ query)
+                scores[person_id] = _clip(centroid_score(cosine, photos))
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+        return [
+            Hit(person_id, self._closest_face(query, person_id, faces.get(person_id)), score)
+            for person_id, score in best
+        ]
+
+    def _closest_face(self, query: NDArray[np.float32], person_id: int, hit: Hit | None) -> int:
+        if hit is not None:
+            return hit.face_id
+        faces = self._faces_of(person_id)
+        return faces[int(np.argmax(np.stack([self._vector(f) for f in faces]) @ query))]
+
+
+def _clip(score: float) -> float:
+    return min(1.0, max(0.0, float(score)))
