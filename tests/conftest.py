@@ -70,6 +70,19 @@ def database_url(
 
 
 @pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all: a new SQLite file in the data dir's place (one
+    database shared by both data dirs of a test needs the same file), or on PostgreSQL a
+    new empty database, dropped after."""
+    if not postgres.enabled():
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    url = postgres.create_database(empty=True)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Fake faces are flat squares of any size: size and sharpness gates are off here
     (tests/test_quality_gates.py turns them on). The attendance zone is Asia/Shanghai
