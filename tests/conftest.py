@@ -83,6 +83,19 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_database_url() -> Iterator[str | None]:
+    """The database of a second installation in the same test (restored backup, imported
+    gallery): None on SQLite (each data dir has its own file), on PostgreSQL a new empty
+    database (the test's own one is the first installation's), dropped after."""
+    if not postgres.enabled():
+        yield None
+        return
+    url = postgres.create_database(empty=True)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Fake faces are flat squares of any size: size and sharpness gates are off here
     (tests/test_quality_gates.py turns them on). The attendance zone is Asia/Shanghai

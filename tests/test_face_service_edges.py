@@ -319,6 +319,7 @@ def test_adds_and_deletes_are_logged_with_their_generations(db: Engine, store: I
 # --- listing --------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("SQLite's reverse_unordered_selects changes the scan order")
 def test_faces_are_listed_by_id_whatever_order_the_database_scans_in(
     db: Engine, store: ImageStore
 ) -> None:
