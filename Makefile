@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser run test test-newest lint typecheck unit dst lock mutation bench-threshold bench-load clean
+.PHONY: install browser run test test-postgres test-newest lint typecheck unit dst lock mutation bench-threshold bench-load clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,milvus]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,postgres,milvus]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,6 +42,15 @@ test: lint typecheck browser
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory dst
 	$(MAKE) --no-print-directory test-newest
+	$(MAKE) --no-print-directory test-postgres
+
+# The whole suite again on PostgreSQL: .ci/postgres starts a throw-away server (installing
+# Debian's postgresql package if absent), tests/postgres.py gives each test its own database
+# cloned from a migrated template, and the server is stopped and deleted afterwards.
+# `make test-postgres PYTEST_ARGS=tests/test_workers.py` runs a part of it.
+PYTEST_ARGS ?=
+test-postgres: install
+	PG_SERVER_OPTIONS="-c fsync=off -c full_page_writes=off" .ci/postgres run $(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The whole suite again on the newest supported Python (3.13) in $(NEWEST_VENV), built from the
 # project files. No Python 3.13 is a failure, not a skip: CI must not pass green without having

@@ -4,6 +4,7 @@ credentials written straight into the database (independent of the code under te
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,7 +80,12 @@ def cli_key(data_dir: Path, *args: str) -> str:
     facerec = Path(sys.executable).with_name("facerec")
     done = subprocess.run(
         [str(facerec), "keys", "create", *args],
-        env={"FACEREC_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        env={
+            "FACEREC_DATA_DIR": str(data_dir),
+            "PATH": "/usr/bin:/bin",
+            # the test's own database on PostgreSQL (make test-postgres), as servers get it
+            **{k: v for k, v in os.environ.items() if k == "FACEREC_DATABASE_URL"},
+        },
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,6 +14,7 @@ from facerec.app import create_app
 from facerec.config import Settings
 from facerec.inference.engines import build_engine
 from facerec.inference.types import FaceEngine
+from tests import postgres
 from tests.fakes import FakeEngine
 
 SHARED = Path(
@@ -33,6 +34,65 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared test data not found at {path} (see shared/data/README.md)")
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On PostgreSQL (``make test-postgres``), tests about SQLite itself skip with their reason."""
+    if not postgres.enabled():
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "about SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> None:
+    postgres.create_template()
+
+
+@pytest.fixture(autouse=True)
+def database_url(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """On PostgreSQL, each test's own database (``FACEREC_DATABASE_URL``, which every
+    ``Settings()`` and every server the test starts reads); on SQLite, None (each data dir
+    has its own file)."""
+    if not postgres.enabled():
+        yield None
+        return
+    request.getfixturevalue("_postgres_template")
+    url = postgres.create_database()
+    monkeypatch.setenv("FACEREC_DATABASE_URL", url)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all: a new SQLite file in the data dir's place (one
+    database shared by both data dirs of a test needs the same file), or on PostgreSQL a
+    new empty database, dropped after."""
+    if not postgres.enabled():
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    url = postgres.create_database(empty=True)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def other_database_url() -> Iterator[str | None]:
+    """The database of a second installation in the same test (restored backup, imported
+    gallery): None on SQLite (each data dir has its own file), on PostgreSQL a new empty
+    database (the test's own one is the first installation's), dropped after."""
+    if not postgres.enabled():
+        yield None
+        return
+    url = postgres.create_database(empty=True)
+    yield url
+    postgres.drop_database(url)
 
 
 @pytest.fixture

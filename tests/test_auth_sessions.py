@@ -3,6 +3,7 @@ rehashing, idle and absolute expiry, logout, changing one's password."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -223,7 +224,11 @@ def _cli_user(data: Path, name: str, password: str) -> None:
     subprocess.run(
         [str(facerec), "users", "create", name, "--role", "viewer", "--password-stdin"],
         input=password + "\n",
-        env={"FACEREC_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"},
+        env={
+            "FACEREC_DATA_DIR": str(data),
+            "PATH": "/usr/bin:/bin",
+            **{k: v for k, v in os.environ.items() if k == "FACEREC_DATABASE_URL"},
+        },
         capture_output=True,
         text=True,
         timeout=120,

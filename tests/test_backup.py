@@ -3,18 +3,17 @@ photos, check-in crops and unknown faces: what the archive holds (checked with t
 and hashlib, not with our reader), a restore that gives the same rows, files and answers,
 refusals (non-empty target, tampered, truncated or foreign archives), an older schema
 migrated on restore, and the scheduled job on an injected clock (due times, retention of
-the newest N, one lease holder)."""
+the newest N, one lease holder). On PostgreSQL (``make test-postgres``) the same tests go
+through ``pg_dump``/``pg_restore``, each restore into a new empty database."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import sqlite3
 import tarfile
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -37,6 +37,7 @@ from facerec.db.engine import make_engine
 from facerec.db.migrate import alembic_config
 from facerec.doctor.service import run_doctor
 from facerec.faces.storage import ImageStore
+from tests import postgres
 from tests.fakes import FakeEngine, picture
 
 API = "/api/v1"
@@ -106,21 +107,58 @@ def installation(settings: Settings) -> Installation:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``run(data_dir, *args)``: the CLI on that data dir, with a fixed clock."""
+def databases() -> Iterator[dict[Path, str]]:
+    """The database of each data dir a test restores into: on SQLite the file in the data
+    dir (nothing to set), on PostgreSQL a new empty database per dir, made on first use."""
+    made: dict[Path, str] = {}
+    yield made
+    for url in made.values():
+        postgres.drop_database(url)
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, databases: dict[Path, str], settings: Settings) -> Any:
+    """``run(data_dir, *args)``: the CLI on that data dir (and its database), with a fixed
+    clock."""
 
     def run(data_dir: Path, *args: str, now: datetime) -> Any:
         monkeypatch.setenv("FACEREC_DATA_DIR", str(data_dir))
+        if postgres.enabled() and data_dir != settings.data_dir:
+            if data_dir not in databases:
+                databases[data_dir] = postgres.create_database(empty=True)
+            monkeypatch.setenv("FACEREC_DATABASE_URL", databases[data_dir])
+        elif postgres.enabled():  # the installation's: the test's own database
+            monkeypatch.setenv("FACEREC_DATABASE_URL", str(settings.database_url))
         get_settings.cache_clear()
-        return CliRunner().invoke(app, list(args), obj=CliContext(clock=lambda: now))
+        try:
+            return CliRunner().invoke(app, list(args), obj=CliContext(clock=lambda: now))
+        finally:
+            get_settings.cache_clear()
 
-    yield run
-    get_settings.cache_clear()
+    return run
 
 
-def _rows(data_dir: Path, table: str) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(data_dir / "facerec.db")) as db, db:
-        return sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+def _url(data_dir: Path, databases: dict[Path, str]) -> str:
+    return databases.get(data_dir) or get_settings_for(data_dir).db_url
+
+
+def get_settings_for(data_dir: Path) -> Settings:
+    """Settings of a data dir as the CLI reads them (its database on PostgreSQL: the
+    test's own, from the environment)."""
+    return Settings(data_dir=data_dir)
+
+
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _rows(data_dir: Path, table: str, databases: dict[Path, str]) -> list[tuple[Any, ...]]:
+    return sorted(_query(_url(data_dir, databases), f"SELECT * FROM {table}"), key=repr)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -129,16 +167,15 @@ def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def _referenced(data_dir: Path) -> tuple[set[str], set[str]]:
-    with closing(sqlite3.connect(data_dir / "facerec.db")) as db, db:
-        images = {r[0] for r in db.execute("SELECT path FROM images")}
-        crops = {r[0] for r in db.execute("SELECT crop_path FROM attendance_events")} - {None}
-        crops |= {r[0] for r in db.execute("SELECT crop_path FROM unknown_faces")}
+def _referenced(url: str) -> tuple[set[str], set[str]]:
+    images = {r[0] for r in _query(url, "SELECT path FROM images")}
+    crops = {r[0] for r in _query(url, "SELECT crop_path FROM attendance_events")} - {None}
+    crops |= {r[0] for r in _query(url, "SELECT crop_path FROM unknown_faces")}
     return images, crops
 
 
-def _doctor(settings: Settings) -> list[Any]:
-    engine = make_engine(settings.db_url)
+def _doctor(settings: Settings, url: str) -> list[Any]:
+    engine = make_engine(url)
     try:
         with Session(engine) as session:
             report = run_doctor(
@@ -159,7 +196,7 @@ def test_the_archive_holds_the_database_and_exactly_the_files_its_rows_name(
     data = installation.settings.data_dir
     (data / "images" / "zz").mkdir()
     (data / "images" / "zz" / "stray.png").write_bytes(b"no row names me")
-    images, crops = _referenced(data)
+    images, crops = _referenced(installation.settings.db_url)
     assert len(images) == 3 and len(crops) == 2  # two photos of Red, one of Blue
 
     target = tmp_path / "out" / "b.tar"
@@ -172,9 +209,11 @@ def test_the_archive_holds_the_database_and_exactly_the_files_its_rows_name(
             for m in tar.getmembers()
         }
     manifest = json.loads(contents.pop("manifest.json"))
-    expected = {"database/facerec.db"} | {f"images/{p}" for p in images}
+    kind = "postgresql" if postgres.enabled() else "sqlite"
+    dump = "database/facerec.pgdump" if postgres.enabled() else "database/facerec.db"
+    expected = {dump} | {f"images/{p}" for p in images}
     assert set(contents) == expected | {f"crops/{p}" for p in crops}
-    for name in set(contents) - {"database/facerec.db"}:
+    for name in set(contents) - {dump}:
         assert contents[name] == (data / name).read_bytes()
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == {
         name: hashlib.sha256(body).hexdigest() for name, body in contents.items()
@@ -182,12 +221,11 @@ def test_the_archive_holds_the_database_and_exactly_the_files_its_rows_name(
     assert {f["path"]: f["size"] for f in manifest["files"]} == {
         name: len(body) for name, body in contents.items()
     }
-    with closing(sqlite3.connect(data / "facerec.db")) as db, db:
-        revision = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    [(revision,)] = _query(installation.settings.db_url, "SELECT version_num FROM alembic_version")
     assert manifest["format"] == "facerec-backup" and manifest["format_version"] == 1
     assert manifest["database"] == {
-        "kind": "sqlite",
-        "file": "database/facerec.db",
+        "kind": kind,
+        "file": dump,
         "alembic_revision": revision,
     }
     assert datetime.fromisoformat(manifest["created_at"]) == installation.now
@@ -205,7 +243,7 @@ def test_the_archive_holds_the_database_and_exactly_the_files_its_rows_name(
 
 
 def test_restore_into_an_empty_dir_gives_the_same_rows_files_and_answers(
-    installation: Installation, cli: Any, tmp_path: Path
+    installation: Installation, cli: Any, tmp_path: Path, databases: dict[Path, str]
 ) -> None:
     data = installation.settings.data_dir
     archive = tmp_path / "b.tar"
@@ -216,18 +254,22 @@ def test_restore_into_an_empty_dir_gives_the_same_rows_files_and_answers(
     assert done.exit_code == 0, done.output
     assert "restored 6 files" in done.output
 
+    source, restored_url = installation.settings.db_url, _url(target, databases)
     for table in TABLES:
-        assert _rows(target, table) == _rows(data, table), table
+        assert _rows(target, table, databases) == sorted(
+            _query(source, f"SELECT * FROM {table}"), key=repr
+        ), table
     assert _files(target / "images") == {
         k: v for k, v in _files(data / "images").items() if not k.startswith(".")
     }
     assert _files(target / "crops") == _files(data / "crops")
-    assert _doctor(installation.settings.model_copy(update={"data_dir": target})) == []
-    restored = installation.settings.model_copy(update={"data_dir": target})
+    restored = installation.settings.model_copy(
+        update={"data_dir": target, "database_url": databases.get(target)}
+    )
+    assert _doctor(restored, restored_url) == []
     with TestClient(create_app(restored, engine=FakeEngine(), clock=lambda: later)) as client:
         assert _recognise(client) == installation.answers
-    with closing(sqlite3.connect(target / "facerec.db")) as db, db:
-        audit = db.execute("SELECT action, actor FROM audit_log WHERE entity='backup'").fetchall()
+    audit = _query(restored_url, "SELECT action, actor FROM audit_log WHERE entity='backup'")
     assert [a for a, _ in audit] == ["restore"]  # the backup's own entry came after it
 
 
@@ -286,7 +328,7 @@ def test_a_damaged_or_tampered_archive_is_refused_and_the_dir_stays_empty(
         if damage == "image" and name.startswith("images/"):
             return body[:-1] + bytes([body[-1] ^ 1])
         if damage == "database" and name.startswith("database/"):
-            return body.replace(b"Blue", b"Blau")
+            return body[:-1] + bytes([body[-1] ^ 1])  # a SQLite page or a pg_dump block
         if damage == "dropped" and name.startswith("crops/"):
             return None
         if name == "manifest.json" and damage in ("manifest", "version"):
@@ -318,8 +360,14 @@ def test_a_damaged_or_tampered_archive_is_refused_and_the_dir_stays_empty(
 
 
 def test_an_older_backup_is_migrated_when_restored(
-    settings: Settings, cli: Any, tmp_path: Path
+    settings: Settings,
+    cli: Any,
+    tmp_path: Path,
+    empty_database_url: str,
+    databases: dict[Path, str],
 ) -> None:
+    if postgres.enabled():  # the test's own database is at the newest revision already
+        settings.database_url = empty_database_url
     settings.data_dir.mkdir(parents=True)
     command.upgrade(alembic_config(settings.db_url), "0003")
     now = noon(settings)
@@ -332,8 +380,7 @@ def test_an_older_backup_is_migrated_when_restored(
     done = cli(target, "restore", str(archive), "--json", now=now)
     assert done.exit_code == 0, done.output
     report = json.loads(done.output)
-    with closing(sqlite3.connect(target / "facerec.db")) as db, db:
-        head = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    [(head,)] = _query(_url(target, databases), "SELECT version_num FROM alembic_version")
     assert report["revision_from"] == "0003" and report["revision_to"] == head != "0003"
 
 
@@ -452,10 +499,10 @@ def test_the_job_runs_with_the_app_only_when_a_schedule_is_set(
 
 
 def test_a_file_missing_from_the_installation_is_reported_and_the_backup_still_made(
-    installation: Installation, cli: Any, tmp_path: Path
+    installation: Installation, cli: Any, tmp_path: Path, databases: dict[Path, str]
 ) -> None:
     data = installation.settings.data_dir
-    _, crops = _referenced(data)
+    _, crops = _referenced(installation.settings.db_url)
     lost = sorted(crops)[0]
     (data / "crops" / lost).unlink()
     archive = tmp_path / "b.tar"
@@ -471,5 +518,5 @@ def test_a_file_missing_from_the_installation_is_reported_and_the_backup_still_m
     target = tmp_path / "restored"
     done = cli(target, "restore", str(archive), now=installation.now)
     assert done.exit_code == 0 and f"crops/{lost}" in done.stderr
-    findings = _doctor(installation.settings.model_copy(update={"data_dir": target}))
+    findings = _doctor(installation.settings, _url(target, databases))
     assert [f.kind for f in findings] == ["missing_crop_file"]  # as in the original

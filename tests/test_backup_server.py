@@ -48,8 +48,15 @@ def _variant(image: Image.Image, i: int) -> str:
     return base64.b64encode(out.getvalue()).decode()
 
 
-def _facerec(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FACEREC_DATA_DIR": str(data_dir), "FACEREC_AUTH__ENABLED": "false"}
+def _facerec(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "FACEREC_DATA_DIR": str(data_dir),
+        "FACEREC_AUTH__ENABLED": "false",
+        **(env or {}),
+    }
     return subprocess.run(
         [FACEREC, *args], env=env, capture_output=True, text=True, timeout=300, check=False
     )
@@ -136,8 +143,11 @@ def _same(restored: Any, expected: Any, where: str = "") -> None:
 
 
 def test_a_backup_during_enrolments_restores_to_a_server_that_answers_the_same(
-    tmp_path: Path,
+    tmp_path: Path, other_database_url: str | None
 ) -> None:
+    # On PostgreSQL the restore goes into a new empty database; on SQLite, into the file
+    # in the new data dir.
+    second = {"FACEREC_DATABASE_URL": other_database_url} if other_database_url else {}
     original, restored = tmp_path / "a" / "data", tmp_path / "b" / "data"
     archive = tmp_path / "backups" / "facerec.tar"
     queries = [
@@ -170,13 +180,13 @@ def test_a_backup_during_enrolments_restores_to_a_server_that_answers_the_same(
         people = _people(base)
 
     backup = json.loads(made.stdout)
-    done = _facerec(restored, "restore", str(archive))
+    done = _facerec(restored, "restore", str(archive), env=second)
     assert done.returncode == 0, done.stdout + done.stderr
-    doctor = _facerec(restored, "doctor", "--json")
+    doctor = _facerec(restored, "doctor", "--json", env=second)
     assert doctor.returncode == 0, doctor.stdout
     assert json.loads(doctor.stdout)["ok"] is True, doctor.stdout
 
-    with running_server(restored) as root:
+    with running_server(restored, env=second) as root:
         base = root + "/api/v1"
         restored_people = _people(base)
         restored_answers = _answers(base, queries)

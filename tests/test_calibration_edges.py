@@ -350,6 +350,7 @@ def test_a_bigger_gallery_is_sampled_without_repeats(
     ]
 
 
+@pytest.mark.sqlite_only("SQLite's reverse_unordered_selects changes the scan order")
 def test_the_sample_is_the_same_every_time_whatever_order_the_rows_come_in(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

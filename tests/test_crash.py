@@ -3,7 +3,7 @@
 After a restart on the same data folder, every enrolment the server acknowledged is
 there, every image row has its file, no file lacks a row (the start-up sweep removes
 what a killed write left behind), and every worker's index holds exactly the faces in
-the database. The database is read here with the standard ``sqlite3`` module, not with
+the database. The database is read here with plain SQL (``tests/sql.py``), not with
 the code under test.
 """
 
@@ -12,11 +12,9 @@ from __future__ import annotations
 import base64
 import http.client
 import io
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from PIL import Image, ImageEnhance
 
 from tests.conftest import hopper_bytes
 from tests.servers import ServerProcess, call, from_every_worker
+from tests.sql import database_of, run_sql
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 PHOTOS = 24
@@ -45,9 +44,9 @@ def _variants(count: int) -> list[str]:
 
 def _rows(data: Path) -> tuple[set[str], set[int]]:
     """Image paths and face ids as committed in the database."""
-    with closing(sqlite3.connect(data / "facerec.db")) as db, db:
-        paths = {row[0] for row in db.execute("SELECT path FROM images")}
-        faces = {row[0] for row in db.execute("SELECT id FROM faces")}
+    url = database_of(data)
+    paths = {row[0] for row in run_sql(url, "SELECT path FROM images")}
+    faces = {row[0] for row in run_sql(url, "SELECT id FROM faces")}
     return paths, faces
 
 

@@ -1,13 +1,12 @@
 """``facerec doctor`` finds each kind of damage it checks for, repairs what is safe, and
 leaves the rest reported. The data folder is made through the app with the fake engine;
-the damage is done with the standard ``sqlite3`` module and plain file writes."""
+the damage is done with plain SQL (``tests/sql.py``, on either database) and plain file
+writes."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from facerec.faces.storage import ImageStore
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.sync import IndexSync
 from tests.fakes import FakeEngine, picture
+from tests.sql import run_sql
 
 MODEL, DIM = FakeEngine.model_id, FakeEngine.dim
 RED, GREEN, BLUE = (200, 0, 0), (0, 200, 0), (0, 0, 200)
@@ -45,8 +45,7 @@ class Data:
         return self.settings.data_dir / "facerec.db"
 
     def sql(self, statement: str, *args: object) -> list[tuple[Any, ...]]:
-        with closing(sqlite3.connect(self.db)) as db, db:
-            return db.execute(statement, args).fetchall()
+        return run_sql(self.settings.db_url, statement, *args)
 
     def files(self, folder: str) -> set[str]:
         root = self.settings.data_dir / folder
@@ -267,7 +266,11 @@ def test_corrupt_embeddings_are_reported(data: Data, blob: bytes, problem: str) 
     assert not report.ok
 
 
+@pytest.mark.sqlite_only("a row that breaks a foreign key: PostgreSQL never stores one")
 def test_a_face_whose_image_row_is_gone(data: Data) -> None:
+    import sqlite3
+    from contextlib import closing
+
     with closing(sqlite3.connect(data.db)) as db, db:
         db.execute("PRAGMA foreign_keys = OFF")
         db.execute("UPDATE faces SET image_id = 999 WHERE id = ?", (data.faces["Red"],))

@@ -16,13 +16,11 @@ import io
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from PIL import Image, ImageEnhance
 
 from tests.conftest import hopper_bytes
 from tests.servers import ServerProcess, call
+from tests.sql import database_of, run_sql
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 ENV = {"FACEREC_INFERENCE__THREADS": "1", "FACEREC_ATTENDANCE__DEDUPE_MINUTES": "0"}
@@ -124,8 +123,7 @@ def _restart_and_examine(server: ServerProcess) -> None:
     code, report = _doctor(server.data_dir)
     assert report["findings"] == [], report
     assert code == 0, report
-    with closing(sqlite3.connect(server.data_dir / "facerec.db")) as db, db:
-        (faces,) = db.execute("SELECT count(*) FROM faces").fetchone()
+    [(faces,)] = run_sql(database_of(server.data_dir), "SELECT count(*) FROM faces")
     assert report["checked"]["faces"] == report["checked"]["index_entries"] == faces
 
 

@@ -44,8 +44,14 @@ class OtherModel(FakeEngine):
         return -super().embed(image, landmarks)[:, ::-1].copy()
 
 
-def _app(settings: Settings, data_dir: Path, engine: FakeEngine) -> TestClient:
+def _app(
+    settings: Settings, data_dir: Path, engine: FakeEngine, database_url: str | None = None
+) -> TestClient:
+    """An installation in ``data_dir`` (and ``database_url``: the second installation's own
+    database on PostgreSQL, see ``other_database_url``)."""
     copy = settings.model_copy(update={"data_dir": data_dir})
+    if database_url is not None:
+        copy.database_url = database_url
     return TestClient(create_app(copy, engine=engine, clock=lambda: NOW))
 
 
@@ -56,8 +62,10 @@ def source(settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def target(settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    with _app(settings, tmp_path / "b", FakeEngine()) as client:
+def target(
+    settings: Settings, tmp_path: Path, other_database_url: str | None
+) -> Iterator[TestClient]:
+    with _app(settings, tmp_path / "b", FakeEngine(), other_database_url) as client:
         yield client
 
 
@@ -228,7 +236,7 @@ def test_people_already_here_are_matched_not_copied(source: TestClient, target: 
 
 
 def test_another_model_id_is_re_embedded_from_the_photo(
-    settings: Settings, source: TestClient, tmp_path: Path
+    settings: Settings, source: TestClient, tmp_path: Path, other_database_url: str | None
 ) -> None:
     ids = _fill(source)
     with Session(_state(source).db) as session:  # Bob's green face: a box off its face
@@ -240,7 +248,7 @@ def test_another_model_id_is_re_embedded_from_the_photo(
         session.add(face)
         session.commit()
     engine = OtherModel()
-    with _app(settings, tmp_path / "c", engine) as target:
+    with _app(settings, tmp_path / "c", engine, other_database_url) as target:
         calls = engine.calls
         report = _import(target, _export(source)).json()
         assert engine.calls - calls == 4  # detection ran on each photo
@@ -357,7 +365,10 @@ def test_export_is_audited_and_counts_what_it_holds(source: TestClient) -> None:
 
 
 def test_cli_export_and_import_between_data_dirs(
-    source: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    source: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    other_database_url: str | None,
 ) -> None:
     _fill(source)
     file = tmp_path / "out" / "gallery.zip"
@@ -372,6 +383,8 @@ def test_cli_export_and_import_between_data_dirs(
         assert [p.name for p in file.parent.iterdir()] == ["gallery.zip"]  # no temporary left
 
         monkeypatch.setenv("FACEREC_DATA_DIR", str(tmp_path / "cli"))
+        if other_database_url is not None:
+            monkeypatch.setenv("FACEREC_DATABASE_URL", other_database_url)
         get_settings.cache_clear()
         first = runner.invoke(app, ["import", str(file)], obj=obj)
         assert first.exit_code == 0, first.output

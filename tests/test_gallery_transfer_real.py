@@ -26,10 +26,17 @@ API = "/api/v1"
 
 
 @pytest.fixture
-def second(settings: Settings, real_engine: FaceEngine, tmp_path: Path) -> Iterator[TestClient]:
+def second(
+    settings: Settings,
+    real_engine: FaceEngine,
+    tmp_path: Path,
+    other_database_url: str | None,
+) -> Iterator[TestClient]:
     other = settings.model_copy(
         update={"data_dir": tmp_path / "second", "match_threshold": Settings().match_threshold}
     )
+    if other_database_url is not None:  # PostgreSQL: a second installation's own database
+        other.database_url = other_database_url
     with TestClient(create_app(other, engine=real_engine)) as client:
         yield client
 

@@ -12,7 +12,12 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
-from facerec.db.migrate import upgrade
+import pytest
+from sqlalchemy import inspect, text
+
+from facerec.db.engine import make_engine
+from facerec.db.migrate import MIGRATION_LOCK, is_current, upgrade
+from tests import postgres
 
 
 def _tables(db: Path) -> set[str]:
@@ -46,10 +51,22 @@ def test_upgrade_waits_for_the_migration_lock(tmp_path: Path) -> None:
     assert {"alembic_version", "people", "faces", "images"} <= _tables(db)
 
 
-def test_two_processes_upgrading_one_new_database_both_succeed(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_two_processes_upgrading_one_new_database_both_succeed(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """Both share the data dir's migration file lock; on PostgreSQL each has its own data
+    dir (two hosts): no file lock is shared, the advisory lock in migrations/env.py makes
+    them take turns."""
     facerec = Path(sys.executable).with_name("facerec")
-    env = {**os.environ, "FACEREC_DATA_DIR": str(data)}
+    own_dir = postgres.enabled()
+    envs = [
+        {
+            **os.environ,
+            "FACEREC_DATA_DIR": str(tmp_path / (f"data{n}" if own_dir else "data")),
+            "FACEREC_DATABASE_URL": empty_database_url,
+        }
+        for n in range(2)
+    ]
     runs = [
         subprocess.Popen(
             [str(facerec), "db", "upgrade"],
@@ -57,10 +74,43 @@ def test_two_processes_upgrading_one_new_database_both_succeed(tmp_path: Path) -
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        for _ in range(2)
+        for env in envs
     ]
     outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
-    with closing(sqlite3.connect(data / "facerec.db")) as conn, conn:
-        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert version
+    engine = make_engine(empty_database_url)
+    try:
+        assert is_current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_on_postgresql_upgrade_waits_for_the_advisory_lock(empty_database_url: str) -> None:
+    """Starters on different hosts share no file: the advisory lock is what they wait on."""
+    if not postgres.enabled():
+        pytest.skip("the advisory lock is PostgreSQL's (make test-postgres)")
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade(empty_database_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.connect() as held:
+            held.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            waiting = threading.Thread(target=migrate)
+            waiting.start()
+            waiting.join(timeout=3)
+            assert waiting.is_alive(), "upgrade did not wait for the advisory lock"
+            assert not inspect(held).has_table("alembic_version")
+            held.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            held.commit()
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
+        assert errors == []
+        assert is_current(engine)
+    finally:
+        engine.dispose()

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlmodel import Session
 
 from facerec.app import create_app
 from facerec.config import Settings
-from facerec.db.engine import make_engine
+from facerec.db.engine import lock_for_write, make_engine
 from facerec.db.pool import PoolLimits, pool_limits
 from facerec.errors import Busy
 from facerec.inference.budget import PixelBudget, image_pixels
@@ -138,11 +139,11 @@ def test_probes_answer_within_a_second_while_every_worker_thread_is_busy(
     with TestClient(create_app(settings, engine=held)) as client:
         writer = make_engine(settings.db_url)
         with (
-            writer.connect() as lock,
+            Session(writer) as lock,
             ThreadPoolExecutor(max_workers=42) as senders,
             ThreadPoolExecutor(max_workers=1) as prober,
         ):
-            lock.exec_driver_sql("BEGIN IMMEDIATE")
+            lock_for_write(lock)  # SQLite's write lock, or the row lock on PostgreSQL
             try:
                 blocked = [
                     senders.submit(client.post, f"{API}/people", json={"name": f"P{i}"})
@@ -156,7 +157,7 @@ def test_probes_answer_within_a_second_while_every_worker_thread_is_busy(
                     timings[path] = time.monotonic() - started
                     assert answer.status_code == 200, (path, answer.text)
             finally:
-                lock.exec_driver_sql("ROLLBACK")
+                lock.rollback()
             assert {f.result(timeout=60).status_code for f in blocked} == {201}
         writer.dispose()
     assert max(timings.values()) < 1.0, timings

@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import urllib.request
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import postgres
 from tests.servers import ServerProcess, from_every_worker
+from tests.sql import database_of, run_sql
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 FINAL_LINE = (
-    "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such table: attendance_holidays"
+    'sqlalchemy.exc.ProgrammingError: (psycopg.errors.UndefinedTable) relation "'
+    'attendance_holidays" does not exist'
+    if postgres.enabled()
+    else "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such table: "
+    "attendance_holidays"
 )
+"""The last line of the traceback of reading a dropped table, as each database says it."""
 TEXT_LINE = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ "
     r"\[[A-Za-z0-9._:-]+\] .*"
@@ -41,8 +46,7 @@ def get(root: str, path: str, request_id: str) -> tuple[int, dict[str, str], Any
 
 def break_and_call(server: ServerProcess, request_id: str) -> None:
     """Drop a table under the server; reading it is then an unexpected error (500)."""
-    with closing(sqlite3.connect(server.data_dir / "facerec.db")) as db, db:
-        db.execute("DROP TABLE attendance_holidays")
+    run_sql(database_of(server.data_dir), "DROP TABLE attendance_holidays")
     status, headers, body = get(server.root, "/api/v1/attendance/holidays", request_id)
     assert status == 500, body
     assert headers["x-request-id"] == request_id
@@ -86,7 +90,7 @@ def test_json_logs_of_two_workers(tmp_path: Path) -> None:
     failures = [e for e in entries if "exception" in e]
     assert len(failures) == 1, failures
     assert failures[0]["request_id"] == "boom-1"
-    assert "no such table: attendance_holidays" in failures[0]["exception"]
+    assert FINAL_LINE in failures[0]["exception"]
     assert sum("Traceback" in line for line in lines) == 1  # (one record, chained causes)
     assert [e["request_id"] for e in access if '" 500' in e["message"]] == ["boom-1"]
 

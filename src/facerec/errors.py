@@ -27,6 +27,8 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 └── BackupFailed               ``facerec backup``/``restore`` could not finish (never HTTP)
     ├── InvalidBackup          corrupt, tampered, foreign or of an unknown format version
     └── RestoreTargetNotEmpty  restore writes only into an empty data dir and database
+└── CopyFailed                 ``facerec db copy`` could not finish (never HTTP)
+    └── CopyTargetNotEmpty     the copy writes only into an empty database
 """
 
 from __future__ import annotations
@@ -181,3 +183,16 @@ class RestoreTargetNotEmpty(BackupFailed):
     """``facerec restore`` only writes into an empty data directory (and database)."""
 
     code = "restore_target_not_empty"
+
+
+class CopyFailed(FaceRecError):
+    """``facerec db copy`` stopped (rows that do not fit the schema, counts that differ);
+    nothing is left in the target (one transaction)."""
+
+    code = "copy_failed"
+
+
+class CopyTargetNotEmpty(CopyFailed):
+    """``facerec db copy`` only writes into an empty (or only just migrated) database."""
+
+    code = "copy_target_not_empty"

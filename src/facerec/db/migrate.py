@@ -12,6 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x66616365726563
+"""PostgreSQL: the advisory lock migrations hold until they commit ("facerec" in hex), so
+that starters on several hosts take turns (``migrations/env.py``)."""
 
 
 def alembic_config(url: str) -> Config:

@@ -37,6 +37,8 @@ def timestamp_column(*, index: bool = False) -> Any:
     return Column(UTCDateTime(), nullable=False, index=index)
 
 
-MAX_ID = 2**62
+MAX_ID = 2**31 - 1
 """The largest id a client may send: anything above is refused (422) before it reaches the
-database, whose integers end at 2**63 - 1 (a bigger one would be an overflow, not a 404)."""
+database. Ids are ``INTEGER`` columns: 64-bit in SQLite but 32-bit on PostgreSQL (``SERIAL``),
+where a bigger parameter is an error of the query, not a row that is absent (a 500, not a
+404). Two thousand million rows per table is far beyond one installation's records."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from facerec.db.engine import make_engine
+from facerec.db.migrate import MIGRATION_LOCK
 
 config = context.config
 engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
@@ -19,5 +20,10 @@ with engine.connect() as connection:
         connection.commit()
     context.configure(connection=connection, render_as_batch=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Starters on other hosts share no migration file lock (db/migrate.py): this
+            # lock, held to the commit, makes them take turns; the next one then reads the
+            # new revision and finds nothing left to do (PostgreSQL's DDL is transactional).
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 engine.dispose()

@@ -64,7 +64,7 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO attendance_schedules "
         "(name, start_time, end_time, weekdays, grace_minutes, is_default) "
-        "VALUES ('Office hours', '09:00:00', '18:00:00', '[1, 2, 3, 4, 5]', 5, 1)"
+        "VALUES ('Office hours', '09:00:00', '18:00:00', '[1, 2, 3, 4, 5]', 5, TRUE)"
     )
     op.create_table(
         "attendance_person_schedules",

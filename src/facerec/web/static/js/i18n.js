@@ -103,6 +103,8 @@ const STRINGS = {
     "error.unsafe_setup": "The server refuses these settings as unsafe.", "error.backup_failed": "The backup or restore failed.",
     "error.invalid_backup": "This backup file is damaged or not a FaceRec backup.",
     "error.restore_target_not_empty": "A backup can only be restored into an empty data folder.",
+    "error.copy_failed": "Copying the database failed; the target was left unchanged.",
+    "error.copy_target_not_empty": "The database can only be copied into a new, empty database.",
     "error.method_not_allowed": "This action is not available here.", "error.http_error": "The request failed.",
 
     // access control (login, set-up, account, users, keys, devices, audit)
@@ -254,6 +256,8 @@ const STRINGS = {
     "error.unsafe_setup": "服务器拒绝使用这些不安全的设置。", "error.backup_failed": "备份或恢复失败。",
     "error.invalid_backup": "此备份文件已损坏，或不是 FaceRec 的备份。",
     "error.restore_target_not_empty": "只能恢复到空的数据目录。",
+    "error.copy_failed": "复制数据库失败，目标数据库未被改动。",
+    "error.copy_target_not_empty": "只能把数据库复制到一个新的空数据库。",
     "error.method_not_allowed": "此处不支持该操作。", "error.http_error": "请求失败。",
 
     // access control (login, set-up, account, users, keys, devices, audit)
