@@ -8,6 +8,7 @@ client's own parser, must count exactly the requests sent, whichever worker serv
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,23 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def _settled(root: str, wanted: dict[str, tuple[dict[str, str], int]]) -> list[tuple[int, Samples]]:
+    """Every worker's scrape once the requests sent are counted (at most 15 s). A worker
+    counts a request when its answer has gone out, so the client may read the answer, and
+    scrape, a moment before; a count that is wrong stays wrong and fails the asserts."""
+    deadline = time.monotonic() + 15
+    while True:
+        scrapes = _scrape_every_worker(root)
+        counted = all(
+            _value(samples, "facerec_http_requests_total", **labels) >= count
+            for _, samples in scrapes
+            for labels, count in wanted.values()
+        )
+        if counted or time.monotonic() > deadline:
+            return scrapes
+        time.sleep(0.1)
+
+
 def test_counts_add_up_across_workers(server: str) -> None:
     status = send(server, "POST", f"{API}/people", {"name": "Grace Hopper"}).status
     assert status == 201
@@ -73,14 +91,14 @@ def test_counts_add_up_across_workers(server: str) -> None:
     recognitions = sum(len(replies) for replies in recognised.values())
     assert all(r.status == 200 for replies in recognised.values() for r in replies)
 
-    scrapes = _scrape_every_worker(server)
+    people = {"method": "GET", "route": f"{API}/people", "status": "200"}
+    recognize = {"method": "POST", "route": f"{API}/recognize", "status": "200"}
+    scrapes = _settled(server, {"GET": (people, sent), "POST": (recognize, recognitions)})
     assert len(scrapes) == WORKERS
     for worker, samples in scrapes:
-        people = {"method": "GET", "route": f"{API}/people", "status": "200"}
         assert _value(samples, "facerec_http_requests_total", **people) == sent, worker
         histogram = "facerec_http_request_duration_seconds_count"
         assert _value(samples, histogram, **people) == sent, worker
-        recognize = {"method": "POST", "route": f"{API}/recognize", "status": "200"}
         assert _value(samples, "facerec_http_requests_total", **recognize) == recognitions
         for stage in ("decode", "detect", "landmarks", "embed", "search"):
             count = _value(samples, "facerec_stage_seconds_count", stage=stage)
