@@ -1,7 +1,7 @@
 """Milvus Lite beside a server: a CLI command on a Lite file another process holds says
 exactly what to do (and no traceback), and the error records Lite logs for what is no
-fault (pymilvus asking for ``AllocTimestamp``, a locked file) stay out of the log while
-every other record of those loggers passes."""
+fault (pymilvus asking for ``AllocTimestamp``, a locked file, workers racing to create
+a collection) stay out of the log while every other record of those loggers passes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from facerec.cli import app
 from facerec.config import get_settings
 from facerec.index.milvus_index import MilvusIndex, connect
-from facerec.index.milvus_lite_host import quiet_lite_logs
+from facerec.index.milvus_lite_host import quiet_milvus_logs
 
 HOLD = """
 import sys, time
@@ -110,8 +110,8 @@ def _raised_in(name: str, exc: Exception) -> Exception:
 
 
 def test_other_records_of_those_loggers_pass(caplog: pytest.LogCaptureFixture) -> None:
-    quiet_lite_logs()
-    quiet_lite_logs()  # installed once, whatever the calls
+    quiet_milvus_logs()
+    quiet_milvus_logs()  # installed once, whatever the calls
     server = logging.getLogger("grpc._server")
     manager = logging.getLogger("milvus_lite.server_manager")
     assert len(server.filters) == len(set(map(id, server.filters)))
@@ -124,10 +124,18 @@ def test_other_records_of_those_loggers_pass(caplog: pytest.LogCaptureFixture) -
     ]:
         logger.error("Exception calling application: %s", exc, exc_info=exc)
     server.info("plain record")
+    client = logging.getLogger("pymilvus.decorators")
+    exists = "<MilvusException: (code=1, message=collection 'facerec_meta' already exists)>"
+    client.error(f"RPC error: [create_collection], {exists}, <elapsed:1.4ms>")  # a race
+    client.error(f"RPC error: [search], {exists}, <elapsed:1.4ms>")
+    client.error("RPC error: [create_collection], <MilvusException: (code=2, message=no)>")
     kept = [(r.name, str(r.exc_info[1]) if r.exc_info else None) for r in caplog.records]
     assert kept == [
         ("grpc._server", "Method not implemented!"),  # from Search: a real gap, kept
         ("grpc._server", "a real fault"),
         ("milvus_lite.server_manager", "disk full"),
         ("grpc._server", None),
+        ("pymilvus.decorators", None),
+        ("pymilvus.decorators", None),
     ]
+    assert "[search]" in caplog.records[-2].getMessage()

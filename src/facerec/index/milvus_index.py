@@ -43,9 +43,9 @@ class Applied:
 def connect(uri: str, token: str | None = None) -> MilvusClient:
     """A client: ``http(s)://...`` is a Milvus server; a file path is Milvus Lite, which
     serves it from this process (one process at a time may open a file)."""
-    from facerec.index.milvus_lite_host import quiet_lite_logs
+    from facerec.index.milvus_lite_host import quiet_milvus_logs
 
-    quiet_lite_logs()
+    quiet_milvus_logs()
     return MilvusClient(uri=uri, token=token or "")
 
 

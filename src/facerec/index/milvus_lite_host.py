@@ -5,8 +5,8 @@ A Milvus Lite file is open in one process at a time (it holds a lock on it). Wit
 the supervisor, which serves it on a loopback port, and the workers connect to that
 address as they would to a Milvus server (``FACEREC_MILVUS__URI`` in their environment).
 
-Also here: :func:`quiet_lite_logs` (two error records Milvus Lite logs for what is no
-fault) and :func:`in_use_elsewhere` with :func:`in_use_message` (what to do when another
+Also here: :func:`quiet_milvus_logs` (error records pymilvus and Milvus Lite log for what
+is no fault) and :func:`in_use_elsewhere` with :func:`in_use_message` (what to do when another
 process holds the file).
 """
 
@@ -35,7 +35,7 @@ def lite_for_workers(settings: Settings) -> Iterator[str | None]:
         return
     from milvus_lite.server_manager import server_manager_instance
 
-    quiet_lite_logs()
+    quiet_milvus_logs()
     path = settings.milvus_uri
     address = server_manager_instance.start_and_get_uri(path)
     if address is None:
@@ -82,17 +82,24 @@ def in_use_message(path: str) -> str:
     )
 
 
-class _LiteNoise(logging.Filter):
-    """Drops two error records that are no fault:
+class _MilvusNoise(logging.Filter):
+    """Drops three error records that are no fault:
 
     - ``grpc._server``: pymilvus asks Milvus Lite for ``AllocTimestamp`` when it waits for
       a new index; Lite does not implement it, logs a traceback, and pymilvus goes on
       without it (its ``ignore_unimplemented``);
     - ``milvus_lite.server_manager``: another process holds the file; the caller raises
-      :func:`in_use_message`, which says what to do, instead.
+      :func:`in_use_message`, which says what to do, instead;
+    - ``pymilvus.decorators``: ``create_collection`` of a collection that exists (workers
+      starting together race to create them; ``MilvusIndex`` then finds it there).
     Every other record passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "pymilvus.decorators":
+            message = record.getMessage()
+            return not (
+                message.startswith("RPC error: [create_collection]") and "already exists" in message
+            )
         exc = record.exc_info[1] if record.exc_info else None
         if exc is None:
             return True
@@ -104,12 +111,12 @@ class _LiteNoise(logging.Filter):
         return True
 
 
-_NOISE = _LiteNoise()
+_NOISE = _MilvusNoise()
 
 
-def quiet_lite_logs() -> None:
-    """Install the filter on the two loggers (once; safe to call again)."""
-    for name in ("grpc._server", "milvus_lite.server_manager"):
+def quiet_milvus_logs() -> None:
+    """Install the filter on those loggers (once; safe to call again)."""
+    for name in ("grpc._server", "milvus_lite.server_manager", "pymilvus.decorators"):
         logger = logging.getLogger(name)
         if _NOISE not in logger.filters:
             logger.addFilter(_NOISE)
