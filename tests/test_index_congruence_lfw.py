@@ -158,6 +158,10 @@ def test_milvus_lite_answers_as_faiss_on_the_lfw_dev_gallery(
     people = {p for p, _v in faces.values()}
     several = sum(1 for p in people if sum(q == p for q, _v in faces.values()) >= 2)
     assert len(people) >= 250 and several >= 100 and len(probes) >= 90  # what it is about
+    print(
+        f"\nLFW-dev gallery: {len(people)} people ({several} with two faces), "
+        f"{len(faces)} faces; {len(probes)} probes, top {TOP_K}"
+    )
 
     expected = [[Hit(p, f, s) for p, f, s in brute_force(faces, probe, TOP_K)] for probe in probes]
     assert_same(faiss_hits, expected, "faiss against brute force")
