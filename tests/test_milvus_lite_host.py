@@ -5,6 +5,7 @@ a collection) stay out of the log while every other record of those loggers pass
 
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
 import sys
@@ -12,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageOps
 from typer.testing import CliRunner, Result
 
 from facerec.cli import app
 from facerec.config import get_settings
 from facerec.index.milvus_index import MilvusIndex, connect
 from facerec.index.milvus_lite_host import quiet_milvus_logs
+from tests.conftest import hopper_bytes
 
 HOLD = """
 import sys, time
@@ -139,3 +142,37 @@ def test_other_records_of_those_loggers_pass(caplog: pytest.LogCaptureFixture) -
         ("pymilvus.decorators", None),
     ]
     assert "[search]" in caplog.records[-2].getMessage()
+
+
+@pytest.mark.models
+def test_index_verify_rebuild_and_doctor_work_on_milvus_lite(lite: Path, tmp_path: Path) -> None:
+    grace = tmp_path / "photos" / "Grace Hopper"
+    grace.mkdir(parents=True)
+    (grace / "a.jpg").write_bytes(hopper_bytes())
+    (grace / "b.jpg").write_bytes(_mirrored(hopper_bytes()))
+    enrolled = _cli("enroll", str(tmp_path / "photos"))
+    assert "enrolled 2" in enrolled.output, enrolled.output
+    verified = _cli("index", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "faces in database 2, in index 2 (milvus)" in verified.output
+    assert "entries that differ 0" in verified.output
+    rebuild = _cli("index", "rebuild")
+    assert "milvus reloaded with 2 faces" in rebuild.output, rebuild.output
+    assert _cli("doctor").exit_code == 0
+
+    index = MilvusIndex(connect(str(lite)), 128)  # behind the change log's back
+    face = int(index.entries().face_ids[0])
+    index.delete_faces([face])
+    index.close()
+    broken = _cli("index", "verify")
+    assert broken.exit_code == 1, broken.output
+    assert "faces in database 2, in index 1" in broken.output
+    assert f"index_missing: faces {face}" in broken.output
+    assert _cli("doctor", "--repair").exit_code == 0
+    assert _cli("index", "verify").exit_code == 0
+
+
+def _mirrored(data: bytes) -> bytes:
+    out = io.BytesIO()
+    ImageOps.mirror(Image.open(io.BytesIO(data))).save(out, format="JPEG", quality=95)
+    return out.getvalue()
