@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from facerec.config import Settings
+from facerec.index.base import InspectableIndex
 from facerec.index.factory import index_sync
 from tests.index_db import enrol_in_bulk, index_db
 from tests.test_index_congruence import BACKENDS, Backend, brute_force, unit
@@ -59,7 +60,9 @@ def test_forty_thousand_changes_replay_in_one_call(
         sync.catch_up(session)
 
     assert sync.generation == 1
-    entries = sync.index.entries()
+    index = sync.index
+    assert isinstance(index, InspectableIndex)
+    entries = index.entries()
     order = np.argsort(entries.face_ids)
     assert entries.face_ids[order].tolist() == face_ids
     assert entries.person_ids[order].tolist() == person_ids
