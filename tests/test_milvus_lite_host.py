@@ -80,6 +80,11 @@ def test_doctor_and_index_rebuild_on_a_held_file_say_what_to_do(held: Path) -> N
     assert "rebuild requested at generation 1" in rebuild.output  # the holder reloads it
 
 
+@pytest.mark.models
+def test_index_verify_on_a_held_file_says_what_to_do(held: Path) -> None:
+    _says_what_to_do(_cli("index", "verify"), held)
+
+
 def test_the_same_commands_work_once_the_file_is_free(lite: Path) -> None:
     assert _cli("db", "upgrade").exit_code == 0
     doctor = _cli("doctor")
