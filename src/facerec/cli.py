@@ -336,6 +336,7 @@ def index_rebuild() -> None:
             except NotReady as exc:  # the log asks for it: whoever opens it next reloads
                 console.print(f"rebuild requested at generation {generation}")
                 _fail(exc)
+                return
             console.print(f"{get_settings().index} reloaded with {count} faces")
     console.print(
         f"rebuild requested at generation {generation} ({dropped} older log rows dropped); "
@@ -383,6 +384,7 @@ def index_verify() -> None:
             differ = doctor_index.snapshot(session, state.index, faces, repair=False)
     except NotReady as exc:  # e.g. a Milvus Lite file a running server holds
         _fail(exc)
+        return
     console.print(
         f"faces in database {status.db_count}, in index {status.index_count} "
         f"({state.settings.index}), generation {status.db_generation}, "
@@ -409,6 +411,7 @@ def doctor(
         report = doctor_for(get_settings(), repair=repair)
     except NotReady as exc:  # e.g. a Milvus Lite file a running server holds
         _fail(exc)
+        return
     if as_json:
         print(json.dumps(report.as_json(), indent=2))
     else:
