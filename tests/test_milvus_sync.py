@@ -15,13 +15,13 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from facerec.db.engine import lock_for_write, make_engine
-from facerec.db.migrate import upgrade
+from facerec.db.engine import lock_for_write
 from facerec.doctor.service import run_doctor
 from facerec.faces.storage import ImageStore
 from facerec.index.milvus_index import MilvusIndex, connect
 from facerec.index.milvus_sync import SharedIndexSync
 from facerec.index.models import current_generation
+from tests.index_db import index_db
 from tests.test_index_congruence import Gallery, unit
 
 DIM = 8
@@ -49,12 +49,9 @@ class CountingIndex(MilvusIndex):
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+def db(tmp_path: Path, database_url: str | None) -> Iterator[Engine]:
+    with index_db(tmp_path, database_url) as engine:  # PostgreSQL under make test-postgres
+        yield engine
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """``facerec serve --workers 2`` with ``FACEREC_INDEX=milvus`` on a Milvus Lite file: the
 supervisor serves the file, both workers search the same collections, and a face
 enrolled (or deleted) through one worker is what every worker answers from its next
-request on (no ``/readyz`` in between)."""
+request on (no ``/readyz`` in between); and the server's log holds no traceback (Milvus
+Lite's missing ``AllocTimestamp`` is filtered)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,7 @@ def test_an_enrolment_through_one_worker_is_recognised_through_the_other(tmp_pat
         assert status == 204
         assert _names(_recognise_on_every_worker(base, _changed_hopper_b64())) == {None}
     assert (tmp_path / "milvus.db").is_dir()  # the file named, not a server elsewhere
+    log = "".join(path.read_text() for path in tmp_path.glob("server-*.log"))
+    assert "Application startup complete" in log  # the log this reads is the server's
+    assert "Traceback" not in log
+    assert "AllocTimestamp" not in log

@@ -33,7 +33,7 @@ from facerec.db.migrate import upgrade
 from facerec.db.models import utcnow
 from facerec.doctor import DoctorReport, doctor_for
 from facerec.doctor import index as doctor_index
-from facerec.errors import FaceRecError
+from facerec.errors import FaceRecError, NotReady
 from facerec.faces.bulk import EnrolReport, enrol_directory, person_folders
 from facerec.faces.reembed import reembed_faces, stale_faces
 from facerec.gallery.cli import gallery_export, gallery_import
@@ -331,7 +331,12 @@ def index_rebuild() -> None:
         generation, dropped = request_rebuild(session)
         session.commit()
         if get_settings().index != "faiss":  # a shared index: reloaded once, here and now
-            count = _reload_shared(session)
+            try:
+                count = _reload_shared(session)
+            except NotReady as exc:  # the log asks for it: whoever opens it next reloads
+                console.print(f"rebuild requested at generation {generation}")
+                _fail(exc)
+                return
             console.print(f"{get_settings().index} reloaded with {count} faces")
     console.print(
         f"rebuild requested at generation {generation} ({dropped} older log rows dropped); "
@@ -371,11 +376,15 @@ def index_reembed() -> None:
 def index_verify() -> None:
     """Build (or, for Milvus, bring up to date) the index and check it against the
     database: counts, generation, vector norms, and every entry (id, person, vector)."""
-    with _state() as state, Session(state.db) as session:
-        status = state.index.status(session)
-        bad = state.index.malformed_vectors(session, dim=state.runtime.dim)
-        faces = doctor_index.stored_faces(session, state.runtime.model)
-        differ = doctor_index.snapshot(session, state.index, faces, repair=False)
+    try:
+        with _state() as state, Session(state.db) as session:
+            status = state.index.status(session)
+            bad = state.index.malformed_vectors(session, dim=state.runtime.dim)
+            faces = doctor_index.stored_faces(session, state.runtime.model)
+            differ = doctor_index.snapshot(session, state.index, faces, repair=False)
+    except NotReady as exc:  # e.g. a Milvus Lite file a running server holds
+        _fail(exc)
+        return
     console.print(
         f"faces in database {status.db_count}, in index {status.index_count} "
         f"({state.settings.index}), generation {status.db_generation}, "
@@ -398,7 +407,11 @@ def doctor(
 ) -> None:
     """Check that database rows, files and the vector index agree; exit 1 if a problem
     is left unrepaired."""
-    report = doctor_for(get_settings(), repair=repair)
+    try:
+        report = doctor_for(get_settings(), repair=repair)
+    except NotReady as exc:  # e.g. a Milvus Lite file a running server holds
+        _fail(exc)
+        return
     if as_json:
         print(json.dumps(report.as_json(), indent=2))
     else:

@@ -34,12 +34,15 @@ def open_milvus(settings: Settings, dim: int) -> MilvusIndex:
     except ImportError as exc:  # the extra is not installed
         need = "FACEREC_INDEX=milvus needs pymilvus: pip install 'facerec[milvus]'"
         raise NotReady(f"{need} ({exc})") from exc
+    from facerec.index.milvus_lite_host import in_use_elsewhere, in_use_message
+
     uri = settings.milvus_uri
     try:
         client = connect(uri, settings.milvus.token)
     except Exception as exc:  # pymilvus raises its own types, or a bare one for Lite
-        hint = "" if settings.milvus.is_server else " (is another process using this file?)"
-        raise NotReady(f"cannot open Milvus at {uri}{hint}: {exc}") from exc
+        if not settings.milvus.is_server and in_use_elsewhere(uri):
+            raise NotReady(in_use_message(uri)) from exc
+        raise NotReady(f"cannot open Milvus at {uri}: {exc}") from exc
     return MilvusIndex(client, dim, prefix=settings.milvus.collection_prefix)
 
 

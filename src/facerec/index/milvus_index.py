@@ -43,6 +43,9 @@ class Applied:
 def connect(uri: str, token: str | None = None) -> MilvusClient:
     """A client: ``http(s)://...`` is a Milvus server; a file path is Milvus Lite, which
     serves it from this process (one process at a time may open a file)."""
+    from facerec.index.milvus_lite_host import quiet_milvus_logs
+
+    quiet_milvus_logs()
     return MilvusClient(uri=uri, token=token or "")
 
 
@@ -176,8 +179,8 @@ class MilvusIndex:
         """Make each person's centroid row match their faces (``faces_of``: person id to
         their face vectors, in face id order): written for two or more, else deleted."""
         gone = [p for p, rows in faces_of.items() if len(rows) < 2]
-        if gone:
-            self.client.delete(self.centroids, ids=gone)
+        for start in range(0, len(gone), CHUNK):
+            self.client.delete(self.centroids, ids=gone[start : start + CHUNK])
         kept = [
             {"id": p, "photos": len(rows), "vector": centroid(rows)}
             for p, rows in faces_of.items()

@@ -24,7 +24,7 @@ after a restore, or a ``rebuild`` in the log) replaces everything, still under t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from facerec.faces.models import Face
 from facerec.index.milvus_index import MilvusIndex
 from facerec.index.models import FaceChange, current_generation
 from facerec.index.saved import SavedIndexes
-from facerec.index.sync import IndexStatus, IndexSync
+from facerec.index.sync import IN_BATCH, IndexStatus, IndexSync
 from facerec.metrics.instruments import index_state
 
 Row = tuple[int | None, int, bytes]
@@ -116,13 +116,13 @@ class SharedIndexSync(IndexSync):
     def _apply_changes(self, session: Session, changes: Sequence[FaceChange]) -> None:
         last_op = {c.face_id: c.op for c in changes}  # the newest change of a face wins
         added = [f for f, op in last_op.items() if op == "add"]
-        rows = self._rows(session, col(Face.id).in_(added)) if added else []
+        rows = self._rows_in(session, col(Face.id), added)
         present = {int(r[0] or 0) for r in rows}
         self.index.delete_faces([f for f in last_op if f not in present])
         self._upsert(rows)
         people = {c.person_id for c in changes} | {r[1] for r in rows}
         by_person: dict[int, list[NDArray[np.float32]]] = {p: [] for p in people}
-        for _face_id, person_id, blob in self._rows(session, col(Face.person_id).in_(people)):
+        for _face_id, person_id, blob in self._rows_in(session, col(Face.person_id), people):
             by_person[person_id].append(_vector(blob))
         self.index.set_centroids({p: _stacked(v, self.index.dim) for p, v in by_person.items()})
 
@@ -147,6 +147,16 @@ class SharedIndexSync(IndexSync):
                 .order_by(col(Face.id))
             ).all()
         )
+
+    def _rows_in(self, session: Session, column: Any, values: Iterable[int]) -> list[Row]:
+        """Faces of this model whose ``column`` is one of ``values``, in face id order,
+        queried ``IN_BATCH`` values at a time."""
+        wanted = sorted(set(values))
+        rows: list[Row] = []
+        for start in range(0, len(wanted), IN_BATCH):
+            rows.extend(self._rows(session, column.in_(wanted[start : start + IN_BATCH])))
+        rows.sort(key=lambda r: int(r[0] or 0))
+        return rows
 
     def _upsert(self, rows: list[Row]) -> None:
         if rows:

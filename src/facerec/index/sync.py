@@ -24,6 +24,10 @@ from facerec.index.saved import SavedIndexes
 from facerec.index.scaled import ScaledFaissIndex
 from facerec.metrics.instruments import index_state
 
+IN_BATCH = 10_000
+"""Values per ``IN (...)`` query: a database binds a bounded number of parameters per
+statement (32,766 in a stock SQLite, 65,535 in PostgreSQL)."""
+
 
 @dataclass(frozen=True, slots=True)
 class IndexStatus:
@@ -124,10 +128,10 @@ class IndexSync:
         last_op = {c.face_id: c.op for c in changes}  # the newest change of a face wins
         self.index.remove(list(last_op))
         added = [face_id for face_id, op in last_op.items() if op == "add"]
-        if added:
+        for start in range(0, len(added), IN_BATCH):  # a bounded number of parameters
             rows = session.exec(
                 select(Face.id, Face.person_id, Face.embedding)
-                .where(col(Face.id).in_(added))
+                .where(col(Face.id).in_(added[start : start + IN_BATCH]))
                 .where(Face.model == self.model)
             ).all()
             self._add_rows(list(rows))
