@@ -30,6 +30,7 @@ from facerec.people.models import Person
 from tests.conftest import hopper_bytes
 from tests.factories import face_row
 from tests.servers import call, from_every_worker, running_server
+from tests.sql import database_of
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 WORKERS = 2
@@ -42,7 +43,7 @@ ENV = {
 
 
 def _seed(data: Path, model: str, people: range, seed: int) -> None:
-    url = f"sqlite:///{(data / 'facerec.db').resolve()}"
+    url = database_of(data)  # the data dir's SQLite file, or the test's PostgreSQL database
     upgrade(url, lock_dir=data)
     engine = make_engine(url)
     x = np.random.default_rng(seed).normal(size=(len(people) * 3, 128))
@@ -50,11 +51,16 @@ def _seed(data: Path, model: str, people: range, seed: int) -> None:
     with Session(engine) as session:
         lock_for_write(session)
         changes = []
+        ids: dict[int, int] = {}  # the database numbers them (PostgreSQL: its sequence)
         for i, vector in enumerate(x):
-            person_id = people[i // 3]
-            if session.get(Person, person_id) is None:
-                session.add(Person(id=person_id, name=f"p{person_id}"))
+            number = people[i // 3]
+            if number not in ids:
+                person = Person(name=f"p{number}")
+                session.add(person)
                 session.flush()
+                assert person.id is not None
+                ids[number] = person.id
+            person_id = ids[number]
             face = face_row(session, person_id=person_id, embedding=vector, model=model)
             changes.append(("add", face.id or 0, person_id))
         record_changes(session, changes)
