@@ -37,7 +37,7 @@ class ApproxIndex:
         self.base_generation = generation
         """The change-log generation of a base loaded from a saved index (-1: built here)."""
         self._lock = threading.RLock()
-        self._faces = Layer(dim, base.faces, nprobe=nprobe)
+        self._faces = Layer(dim, base.faces, nprobe=nprobe, exact=base.vectors_of)
         self._centroids = Layer(dim, base.centroids, nprobe=nprobe)
         self._new: dict[int, tuple[int, NDArray[np.float32]]] = {}
         """Faces added after the base: face id -> (person id, vector)."""
