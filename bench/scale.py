@@ -361,7 +361,8 @@ def memory(pid: int) -> tuple[float, float]:
 
 
 def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, float]:
-    """Start ``count`` worker processes on what was saved; ready time and memory each."""
+    """Start ``count`` worker processes on what was saved; load time, and memory once
+    loaded and after every probe, each."""
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -377,26 +378,35 @@ def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, f
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", "the worker did not start"
         ready.append(time.perf_counter() - started)
+    loaded = [memory(p.pid) for p in procs]
+    for proc in procs:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("search\n")
+        proc.stdin.flush()
+    for proc in procs:
+        assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "searched"
-    mem = [memory(p.pid) for p in procs]
+    searched = [memory(p.pid) for p in procs]
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait()
     return {
         "ready_s": max(ready),
-        "rss": max(m[0] for m in mem),
-        "pss": max(m[1] for m in mem),
+        "rss_loaded": max(m[0] for m in loaded),
+        "rss": max(m[0] for m in searched),
+        "pss": max(m[1] for m in searched),
     }
 
 
 def worker(name: str, directory: Path, probes: Path) -> None:
-    """A worker process: load, answer one search (ready), then every probe."""
+    """A worker process: load, answer one search (ready), then, when told, every probe."""
     queries = np.load(probes)
     backend = BACKENDS[name](queries.shape[1])
     backend.load(directory)
     backend.search(queries[:1], 5)
     print("ready", flush=True)
+    sys.stdin.readline()
     for probe in queries:
         backend.search(probe[None, :], 5)
     print("searched", flush=True)
@@ -482,9 +492,10 @@ def per_worker(
         )
     one, two = workers(name, saved, probe_file, 1), workers(name, saved, probe_file, 2)
     return text + (
-        f"\n{'':18s}index worker after {len(g.probes)} searches: RSS/PSS "
+        f"\n{'':18s}index worker (loaded in {one['ready_s']:.1f} s, RSS {one['rss_loaded']:.0f}"
+        f" MiB) after {len(g.probes)} searches: RSS/PSS "
         f"1w {one['rss']:5.0f}/{one['pss']:5.0f} MiB  "
-        f"2w {two['rss']:5.0f}/{two['pss']:5.0f} MiB each (loaded in {one['ready_s']:.1f} s)"
+        f"2w {two['rss']:5.0f}/{two['pss']:5.0f} MiB each"
     )
 
 

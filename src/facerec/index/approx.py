@@ -38,7 +38,10 @@ class ApproxIndex:
         """The change-log generation of a base loaded from a saved index (-1: built here)."""
         self._lock = threading.RLock()
         self._faces = Layer(dim, base.faces, nprobe=nprobe, exact=base.vectors_of)
-        self._centroids = Layer(dim, base.centroids, nprobe=nprobe)
+        # Half as many centroid lists: a centroid IVF has about a third of the faces'
+        # lists, and at 1M faces nprobe 512 of its 706 lists found the same people as 128
+        # (bench/scale.py gallery) while a wider face search found more.
+        self._centroids = Layer(dim, base.centroids, nprobe=max(1, nprobe // 2))
         self._new: dict[int, tuple[int, NDArray[np.float32]]] = {}
         """Faces added after the base: face id -> (person id, vector)."""
         self._people: dict[int, set[int]] = {}
