@@ -187,9 +187,15 @@ def serve_ready(
         seeded = seed(data, model, faces, people, vectors)
         env = {"FACEREC_FAISS__APPROXIMATE_ABOVE": str(max(1, len(faces) * 10))}
         if approximate is not None:
-            SavedIndexes(data / "index").save(approximate, generation=GENERATION, model=model)
+            name = SavedIndexes(data / "index").save(
+                approximate, generation=GENERATION, model=model
+            )
             env = {"FACEREC_FAISS__APPROXIMATE_ABOVE": str(max(1, len(faces) // 2))}
         one, two = serve(data, 1, env), serve(data, 2, env)
+        if approximate is not None:  # every worker served from the saved index
+            for workers in (1, 2):
+                text = (data / f"server-{workers}.log").read_text()
+                assert text.count(f"index loaded from the saved {name}") == workers, text
     return {
         "seed_s": seeded,
         "ready_1w": one["ready_s"],

@@ -10,6 +10,7 @@ sees generation G has every change up to G.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from facerec.index.models import FaceChange, current_generation, replayable
 from facerec.index.saved import SavedIndexes
 from facerec.index.scaled import ScaledFaissIndex
 from facerec.metrics.instruments import index_state
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,12 @@ class IndexSync:
         index.use(found.base, generation=found.generation)
         self.generation, self.saved_name = found.generation, found.name
         self._replay(session, generation)
+        log.info(
+            "index loaded from the saved %s (generation %d, replayed to %d)",
+            found.name,
+            found.generation,
+            generation,
+        )
         index_state(index.count(), generation)
         return True
 
