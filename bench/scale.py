@@ -1,6 +1,7 @@
 """How big can it get: the vector index at 10k, 100k and 1M faces, per backend.
 
     python bench/scale.py [--sizes 10k,100k,1m] [--queries 1000] [--backends faiss-exact,...]
+                          [--milvus-max 100k] [--no-server]
 
 Gallery. LFW-dev people are the real identities: their descriptors (cached by
 ``bench/lfw_threshold.py`` in ``data/bench/lfw_dev_<detector>_<tta>.npz``, computed
@@ -18,13 +19,26 @@ with synthetic people, drawn to match the real ones:
 The script prints the same-person / different-person cosine distributions of real and
 synthetic people side by side, so the model can be judged.
 
-Per backend and size it prints: build time; save and start-up to ready (a separate
-worker process that loads what was saved, then answers a search); top-5 search latency
-p50/p99 at concurrency 1 and 8 (8 threads in one process, one query per call); recall@1
-(probes whose top-1 person is the exact search's); RSS and PSS per worker with 1 and 2
-worker processes (``/proc/PID/smaps_rollup``, after each worker answered every probe);
-the time to apply 10k new faces. A backend is a :class:`Backend`: another engine
-(Milvus) plugs in as one more entry of ``BACKENDS``.
+Per backend and size it prints: build time; top-5 search latency p50/p99 at
+concurrency 1 and 8 (8 threads in one process, one query per call); recall@1 (probes
+whose top-1 person is the exact answer's, brute force in numpy from the definition:
+a person's face cosine, or their centroid's score); the time to apply 10k new faces.
+For the FAISS backends also:
+
+- start-up to ready of a real server (``bench/scale_server.py``): ``facerec serve`` with
+  1 and 2 workers on a data dir whose SQLite database holds the gallery (and, for the
+  approximate index, its saved copy), from spawn to every worker's ``/readyz`` 200, and
+  each worker's RSS/PSS then (models and index loaded, nothing searched yet);
+- RSS and PSS per "index worker" with 1 and 2 of them: a process that loads what was
+  saved as a server worker does (the approximate index memory-mapped; the exact one
+  rebuilt from the vectors) and answers every probe (``/proc/PID/smaps_rollup`` after
+  that: the pages the searches touched are counted).
+
+Milvus (Milvus Lite in a temporary file, up to ``--milvus-max`` faces; a server is one
+process shared by every worker, so no per-worker figures) is written and searched
+through ``bench/milvus_scale.py``'s functions. A backend is a :class:`Backend`.
+
+Run time on the 2-core development machine: see the README ("How big can it get").
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,15 +58,20 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from facerec.index.base import Hit
+from facerec.config import FaissSettings
+from facerec.index.base import CENTROID_OFFSET, Hit
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.saved import SavedIndexes
 from facerec.index.scaled import ScaledFaissIndex
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import milvus_scale  # type: ignore[import-not-found]
+import scale_server  # type: ignore[import-not-found]
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bench"
 APPLY = 10_000
-NPROBE = 128
+NPROBE = FaissSettings().nprobe
 
 
 class Backend(Protocol):
@@ -142,10 +162,50 @@ class FaissApproximate:
         self.index.add(faces.tolist(), people.tolist(), vectors)
 
 
+class Milvus:
+    """Milvus Lite in a temporary file, written as a reload and the change-log applier do."""
+
+    name = "milvus"
+
+    def __init__(self, dim: int) -> None:
+
+        from facerec.index.milvus_index import MilvusIndex, connect
+
+        self.bench = milvus_scale
+        self._tmp = tempfile.TemporaryDirectory(prefix="facerec-scale-milvus-")
+        self.index = MilvusIndex(connect(str(Path(self._tmp.name) / "milvus.db")), dim)
+
+    def build(
+        self, faces: NDArray[np.int64], people: NDArray[np.int64], vectors: NDArray[np.float32]
+    ) -> None:
+        self.bench.build(self.index, faces.tolist(), people.tolist(), vectors)
+
+    def save(self, directory: Path) -> None:
+        raise NotImplementedError("a shared index: workers do not load a copy")
+
+    def load(self, directory: Path) -> None:
+        raise NotImplementedError("a shared index: workers do not load a copy")
+
+    def search(self, queries: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
+        return self.index.search_people(queries, top_k)
+
+    def apply(
+        self, faces: NDArray[np.int64], people: NDArray[np.int64], vectors: NDArray[np.float32]
+    ) -> None:
+        self.bench.apply(self.index, faces.tolist(), people.tolist(), vectors)
+
+    def close(self) -> None:
+        self.index.close()
+        self._tmp.cleanup()
+
+
 BACKENDS: dict[str, Callable[[int], Backend]] = {
     "faiss-exact": FaissExact,
     "faiss-approx": FaissApproximate,
+    "milvus": Milvus,
 }
+PER_WORKER = {"faiss-exact", "faiss-approx"}
+"""Backends that each server worker loads (the others are shared by every worker)."""
 
 
 # -- the gallery --------------------------------------------------------------------
@@ -301,7 +361,8 @@ def memory(pid: int) -> tuple[float, float]:
 
 
 def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, float]:
-    """Start ``count`` worker processes on what was saved; ready time and memory each."""
+    """Start ``count`` worker processes on what was saved; load time, and memory once
+    loaded and after every probe, each."""
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -317,26 +378,35 @@ def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, f
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", "the worker did not start"
         ready.append(time.perf_counter() - started)
+    loaded = [memory(p.pid) for p in procs]
+    for proc in procs:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("search\n")
+        proc.stdin.flush()
+    for proc in procs:
+        assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "searched"
-    mem = [memory(p.pid) for p in procs]
+    searched = [memory(p.pid) for p in procs]
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait()
     return {
         "ready_s": max(ready),
-        "rss": max(m[0] for m in mem),
-        "pss": max(m[1] for m in mem),
+        "rss_loaded": max(m[0] for m in loaded),
+        "rss": max(m[0] for m in searched),
+        "pss": max(m[1] for m in searched),
     }
 
 
 def worker(name: str, directory: Path, probes: Path) -> None:
-    """A worker process: load, answer one search (ready), then every probe."""
+    """A worker process: load, answer one search (ready), then, when told, every probe."""
     queries = np.load(probes)
     backend = BACKENDS[name](queries.shape[1])
     backend.load(directory)
     backend.search(queries[:1], 5)
     print("ready", flush=True)
+    sys.stdin.readline()
     for probe in queries:
         backend.search(probe[None, :], 5)
     print("searched", flush=True)
@@ -347,41 +417,86 @@ def top1(hits: list[list[Hit]]) -> NDArray[np.int64]:
     return np.asarray([h[0].person_id if h else -1 for h in hits])
 
 
-def run(size: int, names: list[str], real: Real, synthetic: Synthetic, queries: int) -> None:
-    g = gallery(real, synthetic, size, queries)
+def exact_top1(g: Gallery) -> NDArray[np.int64]:
+    """Each probe's best person by brute force: one template per person (their face, or
+    their centroid), scored as ``person_similarity`` scores it; ties to the smaller id."""
+    people, owner, photos = np.unique(g.people, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(people), g.vectors.shape[1]))
+    np.add.at(sums, owner, g.vectors.astype(np.float64))
+    templates = (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+    offset = (CENTROID_OFFSET * (1.0 - 1.0 / photos)).astype(np.float32)
+    best = []
+    for start in range(0, len(g.probes), 100):
+        scores = np.clip(g.probes[start : start + 100] @ templates.T - offset, 0.0, 1.0)
+        best.append(np.argmax(scores, axis=1))  # first of equals: the smaller person id
+    return np.asarray(people[np.concatenate(best)], dtype=np.int64)
+
+
+def run(
+    size: int, names: list[str], real: Real, synthetic: Synthetic, args: argparse.Namespace
+) -> None:
+    g = gallery(real, synthetic, size, args.queries)
     work = ROOT / "data" / "bench" / "scale"
     work.mkdir(parents=True, exist_ok=True)
     probe_file = work / "probes.npy"
     np.save(probe_file, g.probes)
-    exact_top1: NDArray[np.int64] | None = None
+    expected = exact_top1(g)
     for name in names:
+        if name == "milvus" and size > _parse_size(args.milvus_max):
+            continue
         backend = BACKENDS[name](g.vectors.shape[1])
         start = time.perf_counter()
         backend.build(g.faces, g.people, g.vectors)
         built = time.perf_counter() - start
-        answers = top1(backend.search(g.probes, 5))
-        if exact_top1 is None and name == "faiss-exact":
-            exact_top1 = answers
-        recall = float(np.mean(answers == exact_top1)) if exact_top1 is not None else float("nan")
+        recall = float(np.mean(top1(backend.search(g.probes, 5)) == expected))
         p1 = latency(backend, g.probes, 1)
         p8 = latency(backend, g.probes, 8)
-        start = time.perf_counter()
-        saved = work / name
-        backend.save(saved)
-        save_s = time.perf_counter() - start
-        one, two = workers(name, saved, probe_file, 1), workers(name, saved, probe_file, 2)
+        line = (
+            f"{_size(size):>5} {name:12s} build {built:6.1f} s  "
+            f"top-5 p50/p99 c1 {p1[0]:6.2f}/{p1[1]:6.2f} ms  c8 {p8[0]:6.2f}/{p8[1]:6.2f} ms  "
+            f"recall@1 {recall:.4f}"
+        )
+        if name in PER_WORKER:
+            line += per_worker(name, backend, g, work, probe_file, server=not args.no_server)
         start = time.perf_counter()
         backend.apply(*g.new)
-        applied = time.perf_counter() - start
-        print(
-            f"{_size(size):>5} {name:13s} build {built:6.1f} s  save {save_s:5.1f} s  "
-            f"ready {one['ready_s']:5.1f} s  p50/p99 c1 {p1[0]:5.2f}/{p1[1]:5.2f} ms  "
-            f"c8 {p8[0]:5.2f}/{p8[1]:5.2f} ms  recall@1 {recall:.4f}  "
-            f"RSS/PSS 1w {one['rss']:5.0f}/{one['pss']:5.0f} MiB  "
-            f"2w {two['rss']:5.0f}/{two['pss']:5.0f} MiB each  apply 10k {applied:5.2f} s",
-            flush=True,
-        )
+        line += f"  apply 10k {time.perf_counter() - start:5.2f} s"
+        print(line, flush=True)
+        closer = getattr(backend, "close", None)
+        if callable(closer):
+            closer()
         del backend
+
+
+def per_worker(
+    name: str, backend: Backend, g: Gallery, work: Path, probe_file: Path, *, server: bool
+) -> str:
+    """The figures of an index that every worker holds: a real server's start, and the
+    memory of index workers that answered every probe."""
+    saved = work / name
+    backend.save(saved)
+    text = ""
+    if server:
+        approx = backend.index.approximate if isinstance(backend, FaissApproximate) else None
+        started = scale_server.serve_ready(
+            approximate=approx.base if approx is not None else None,
+            faces=g.faces,
+            people=g.people,
+            vectors=g.vectors,
+        )
+        text += (
+            f"\n{'':18s}server (db seeded in {started['seed_s']:.0f} s): ready "
+            f"1w {started['ready_1w']:5.1f} s  2w {started['ready_2w']:5.1f} s  "
+            f"RSS/PSS at ready 1w {started['rss_1w']:5.0f}/{started['pss_1w']:5.0f} MiB  "
+            f"2w {started['rss_2w']:5.0f}/{started['pss_2w']:5.0f} MiB each"
+        )
+    one, two = workers(name, saved, probe_file, 1), workers(name, saved, probe_file, 2)
+    return text + (
+        f"\n{'':18s}index worker (loaded in {one['ready_s']:.1f} s, RSS {one['rss_loaded']:.0f}"
+        f" MiB) after {len(g.probes)} searches: RSS/PSS "
+        f"1w {one['rss']:5.0f}/{one['pss']:5.0f} MiB  "
+        f"2w {two['rss']:5.0f}/{two['pss']:5.0f} MiB each"
+    )
 
 
 def _size(n: int) -> str:
@@ -404,6 +519,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="10k,100k,1m")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--milvus-max", default="100k", help="largest gallery for Milvus Lite")
+    parser.add_argument("--no-server", action="store_true", help="skip the real server starts")
     args = parser.parse_args()
     real = real_descriptors()
     if real is None:
@@ -414,7 +531,9 @@ def main() -> int:
     cosine_check(real, synthetic)
     names = args.backends.split(",")
     for size in (_parse_size(s) for s in args.sizes.split(",")):
-        run(size, names, real, synthetic, args.queries)
+        started = time.perf_counter()
+        run(size, names, real, synthetic, args)
+        print(f"{_size(size):>5} done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
 

@@ -1,8 +1,9 @@
 """One contract, every backend: the same gallery gives the same recognition answers.
 
-Each test runs against every backend in ``BACKENDS`` (FAISS in process, Milvus Lite in a
-temporary file; another backend is one more entry), through the sync the factory gives
-it, over a real SQLite database and its change log. Expected answers are brute force in
+Each test runs against every backend in ``BACKENDS`` (FAISS in process, exact and past
+its approximate size, Milvus Lite in a temporary file; another backend is one more
+entry), through the sync the factory gives it, over a real SQLite database and its
+change log. Expected answers are brute force in
 numpy, written here from the definition (a person's score is the cosine with their one
 face, or their centroid's cosine lowered by ``CENTROID_OFFSET * (1 - 1/photos)``,
 clipped to [0, 1]; ties to the smaller person id; the closest face by cosine).
@@ -19,26 +20,37 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from facerec.config import Settings
-from facerec.db.engine import lock_for_write, make_engine
-from facerec.db.migrate import upgrade
+from facerec.config import FaissSettings, Settings
+from facerec.db.engine import lock_for_write
 from facerec.faces.models import Face
 from facerec.index.base import CENTROID_OFFSET, VectorIndex
 from facerec.index.factory import index_sync
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.milvus_index import MilvusIndex, connect
 from facerec.index.models import record_changes, request_rebuild
+from facerec.index.scaled import ScaledFaissIndex
 from facerec.index.sync import IndexSync
 from facerec.people.models import Person
 from tests.factories import face_row
+from tests.index_db import index_db
 
 DIM = 128
 MODEL = "m"
 TOP_K = 5
 
 Backend = Callable[[Path, int], VectorIndex]
+APPROXIMATE_ABOVE = 50
+"""The "faiss-approx" backend's size: every gallery here is past it, so the index is the
+IVF base with its overlay (tombstones, a delta, recomputed centroids). Its answers must be
+the same, not merely close: an IVF over n <= 400 faces has at most n // 39 <= 10 lists
+(``frozen.lists_for``) and the default ``nprobe`` (128) reads them all; what differs from
+exact search is only the machinery, which is what is under test."""
+
 BACKENDS: dict[str, Backend] = {
     "faiss": lambda _tmp, dim: FaissIndex(dim),
+    "faiss-approx": lambda _tmp, dim: ScaledFaissIndex(
+        dim, approximate_above=APPROXIMATE_ABOVE, nprobe=FaissSettings().nprobe
+    ),
     "milvus-lite": lambda tmp, dim: MilvusIndex(connect(str(tmp / "milvus.db")), dim),
 }
 
@@ -49,12 +61,10 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'congruence.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+def db(tmp_path: Path, database_url: str | None) -> Iterator[Engine]:
+    """The test's database: a new SQLite file, or its own PostgreSQL database."""
+    with index_db(tmp_path, database_url) as engine:
+        yield engine
 
 
 def unit(rows: NDArray[np.float64]) -> NDArray[np.float32]:
@@ -137,6 +147,8 @@ def brute_force(
 def assert_same_answers(sync: IndexSync, gallery: Gallery, probes: NDArray[np.float32]) -> None:
     with Session(gallery.db) as session:
         sync.catch_up(session)
+    if isinstance(sync.index, ScaledFaissIndex):  # the case "faiss-approx" is about
+        assert sync.index.approximate is not None
     found = sync.index.search_people(probes, TOP_K)
     for probe, hits in zip(probes, found, strict=True):
         expected = brute_force(gallery.faces, probe, TOP_K)
@@ -231,6 +243,33 @@ def test_a_person_found_only_by_centroid_gets_score_and_closest_face(
         Settings(data_dir=tmp_path), dim=DIM, model=MODEL, index=backend(tmp_path, DIM)
     )
     assert_same_answers(sync, gallery, probe[None, :])
+
+
+def test_a_single_face_person_just_behind_one_persons_faces(
+    backend: Backend, db: Engine, tmp_path: Path
+) -> None:
+    """The first 64 faces found are person 1's (cosine 0.9 down to 0.87), whose centroid
+    is pulled far off by 65 more faces; person 99's one face (0.8) is the 65th: the
+    search must read on past top_k people whose scores are below what it has not read."""
+    rng = np.random.default_rng(5)
+    gallery = Gallery(db)
+    probe = unit(rng.normal(size=DIM))
+    other = unit(rng.normal(size=DIM))
+    other = unit(other - (other @ probe) * probe)  # orthogonal to the probe
+
+    def at(cosine: float) -> NDArray[np.float32]:
+        return unit(cosine * probe + np.sqrt(1 - cosine**2) * other)
+
+    near = [at(0.9 - 0.0005 * i) for i in range(64)]  # distinct: one closest face
+    gallery.enrol(1, np.stack(near + [unit(-probe.astype(np.float64))] * 65))
+    gallery.enrol(99, at(0.8)[None, :])
+    expected = brute_force(gallery.faces, probe, 1)
+    assert expected[0][0] == 99  # the case this test is about
+    sync = index_sync(
+        Settings(data_dir=tmp_path), dim=DIM, model=MODEL, index=backend(tmp_path, DIM)
+    )
+    assert_same_answers(sync, gallery, probe[None, :])
+    assert [h.person_id for h in sync.index.search_people(probe[None, :], 1)[0]] == [99]
 
 
 def test_an_empty_gallery_answers_no_one(backend: Backend, db: Engine, tmp_path: Path) -> None:

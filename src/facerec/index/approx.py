@@ -17,7 +17,15 @@ import threading
 import numpy as np
 from numpy.typing import NDArray
 
-from facerec.index.base import Hit, IndexEntries, centroid, centroid_score
+from facerec.index.base import (
+    Hit,
+    IndexEntries,
+    Window,
+    centroid,
+    centroid_score,
+    clip_score,
+    rank_people,
+)
 from facerec.index.frozen import Frozen
 from facerec.index.layer import Layer
 
@@ -29,8 +37,11 @@ class ApproxIndex:
         self.base_generation = generation
         """The change-log generation of a base loaded from a saved index (-1: built here)."""
         self._lock = threading.RLock()
-        self._faces = Layer(dim, base.faces, nprobe=nprobe)
-        self._centroids = Layer(dim, base.centroids, nprobe=nprobe)
+        self._faces = Layer(dim, base.faces, nprobe=nprobe, exact=base.vectors_of)
+        # Half as many centroid lists: a centroid IVF has about a third of the faces'
+        # lists, and at 1M faces nprobe 512 of its 706 lists found the same people as 128
+        # (bench/scale.py gallery) while a wider face search found more.
+        self._centroids = Layer(dim, base.centroids, nprobe=max(1, nprobe // 2))
         self._new: dict[int, tuple[int, NDArray[np.float32]]] = {}
         """Faces added after the base: face id -> (person id, vector)."""
         self._people: dict[int, set[int]] = {}
@@ -168,29 +179,18 @@ class ApproxIndex:
     def search_people(self, vectors: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
         queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         with self._lock:
-            total = self.count()
-            if total == 0 or len(queries) == 0:
+            if self.count() == 0 or len(queries) == 0:
                 return [[] for _ in range(len(queries))]
-            by_face = self._best_faces(queries, top_k, total)
-            by_centroid = self._best_centroids(queries, top_k)
-            return [
-                self._merge(query, faces, centroids, top_k)
-                for query, faces, centroids in zip(queries, by_face, by_centroid, strict=True)
-            ]
+            return rank_people(queries, top_k, self)
 
-    def _best_faces(
-        self, queries: NDArray[np.float32], top_k: int, total: int
-    ) -> list[dict[int, Hit]]:
-        """Per query, the best face of each person among the nearest faces found; once
-        more, four times wider, when some query found fewer than ``top_k`` people."""
-        k = min(total, max(64, top_k * 8))
-        for wider in (False, True):
-            scores, ids = self._faces.search(queries, k)
-            ranked = [self._per_person(s, i) for s, i in zip(scores, ids, strict=True)]
-            if wider or k >= total or all(len(r) >= top_k for r in ranked):
-                break
-            k = min(total, k * 4)
-        return ranked
+    def face_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[Hit]]:
+        """The nearest faces among those the IVF's ``nprobe`` lists (and the delta) hold;
+        no floor once a window holds all of them."""
+        scores, ids = self._faces.search(queries, k)
+        return [
+            Window(self._per_person(s, i), _floor(s, i, k, photos=1))
+            for s, i in zip(scores, ids, strict=True)
+        ]
 
     def _per_person(self, scores: NDArray[np.float32], ids: NDArray[np.int64]) -> dict[int, Hit]:
         best: dict[int, Hit] = {}
@@ -199,49 +199,42 @@ class ApproxIndex:
                 continue
             person_id = self._person_of(face_id)
             if person_id not in best:  # results arrive best first
-                best[person_id] = Hit(person_id, face_id, _clip(score))
+                best[person_id] = Hit(person_id, face_id, clip_score(score))
         return best
 
-    def _best_centroids(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, float]]:
-        scores, ids = self._centroids.search(queries, max(64, top_k * 8))
+    def centroid_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[float]]:
+        scores, ids = self._centroids.search(queries, k)
         return [
-            {
-                p: _clip(centroid_score(s, self._photos(p)))
-                for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
-                if p >= 0
-            }
+            Window(
+                {
+                    p: clip_score(centroid_score(s, self._photos(p)))
+                    for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
+                    if p >= 0
+                },
+                _floor(row_s, row_i, k, photos=2),
+            )
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _merge(
-        self,
-        query: NDArray[np.float32],
-        faces: dict[int, Hit],
-        centroids: dict[int, float],
-        top_k: int,
-    ) -> list[Hit]:
-        """Every person either search found, scored as
-        :func:`~facerec.index.base.person_similarity` scores them, with their closest face."""
-        scores = dict(centroids)
-        for person_id, hit in faces.items():
-            photos = self._photos(person_id)
-            if photos == 1:
-                scores[person_id] = hit.similarity
-            elif person_id not in scores:  # several photos, centroid not found
-                cosine = float(self._centroid(person_id) @ query)
-                scores[person_id] = _clip(centroid_score(cosine, photos))
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:top_k]
-        return [
-            Hit(person_id, self._closest_face(query, person_id, faces.get(person_id)), score)
-            for person_id, score in best
-        ]
+    def lookup(self, people: set[int]) -> ApproxIndex:
+        return self
 
-    def _closest_face(self, query: NDArray[np.float32], person_id: int, hit: Hit | None) -> int:
-        if hit is not None:
-            return hit.face_id
+    def photos(self, person_id: int) -> int:
+        return self._photos(person_id)
+
+    def centroid_rows(self, person_ids: list[int]) -> NDArray[np.float32]:
+        return np.stack([self._centroid(p) for p in person_ids])
+
+    def closest_face(self, query: NDArray[np.float32], person_id: int) -> int:
         faces = self._faces_of(person_id)
         return faces[int(np.argmax(np.stack([self._vector(f) for f in faces]) @ query))]
 
 
-def _clip(score: float) -> float:
-    return min(1.0, max(0.0, float(score)))
+def _floor(
+    scores: NDArray[np.float32], ids: NDArray[np.int64], k: int, *, photos: int
+) -> float | None:
+    """A full window's floor: its last cosine on the scale of ``photos`` (1: a face, 2: the
+    highest a centroid can score); None when it read fewer than ``k`` rows."""
+    if len(ids) < k or int(ids[-1]) < 0:
+        return None
+    return clip_score(centroid_score(float(scores[-1]), photos))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,70 @@ def merge_people(
         )
         for person_id, score in best
     ]
+
+
+FIRST_WINDOW = 64
+"""Rows the first face and centroid searches read (at least; ``8 * top_k`` for more)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window(Generic[T]):
+    """What one search window found for a query: each person's best entry, and the
+    ``floor``: the score of the last row it read, which no row it did not read beats
+    (None: it read every row there is)."""
+
+    best: dict[int, T]
+    floor: float | None
+
+
+class PeopleSearch(Protocol):
+    """The searches a backend runs for :func:`rank_people`."""
+
+    def face_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[Hit]]:
+        """Per query, the best face of each person among the ``k`` nearest faces; the
+        floor is the ``k``-th face's clipped cosine."""
+        ...
+
+    def centroid_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[float]]:
+        """Per query, the clipped :func:`centroid_score` of the people whose centroid is
+        among the ``k`` nearest; the floor is the ``k``-th centroid's score at two photos
+        (the highest any centroid it did not read can have)."""
+        ...
+
+    def lookup(self, people: set[int]) -> PeopleLookup:
+        """Answers :func:`merge_people`'s questions about ``people`` (those the face
+        windows found)."""
+        ...
+
+
+def rank_people(queries: NDArray[np.float32], top_k: int, search: PeopleSearch) -> list[list[Hit]]:
+    """For each query the ``top_k`` best people, exactly as :func:`person_similarity` ranks
+    every person: a face and a centroid window are read, four times wider for a query
+    until its ``top_k``-th person beats both floors (nobody the windows missed can
+    outrank them) or the windows read everything."""
+    answers: list[list[Hit]] = [[] for _ in range(len(queries))]
+    todo = np.arange(len(queries))
+    k = max(FIRST_WINDOW, top_k * 8)
+    while len(todo):
+        pending = queries[todo]
+        faces = search.face_windows(pending, k)
+        centroids = search.centroid_windows(pending, k)
+        lookup = search.lookup({p for window in faces for p in window.best})
+        left = []
+        for i, query, by_face, by_centroid in zip(todo, pending, faces, centroids, strict=True):
+            answers[i] = merge_people(query, by_face.best, by_centroid.best, top_k, lookup)
+            if not _settled(answers[i], top_k, by_face.floor, by_centroid.floor):
+                left.append(i)
+        todo = np.asarray(left, dtype=np.int64)
+        k *= 4
+    return answers
+
+
+def _settled(hits: list[Hit], top_k: int, *floors: float | None) -> bool:
+    """Whether no person outside the windows can enter ``hits`` (ties go to the smaller
+    id, so a score equal to a floor is not enough)."""
+    floor = max((f for f in floors if f is not None), default=None)
+    return floor is None or (len(hits) >= top_k and hits[-1].similarity > floor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,11 @@ from numpy.typing import NDArray
 from facerec.index.base import (
     Hit,
     IndexEntries,
+    Window,
     centroid,
     centroid_score,
     clip_score,
-    merge_people,
+    rank_people,
 )
 
 
@@ -121,27 +122,18 @@ class FaissIndex:
     def search_people(self, vectors: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
         queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         with self._lock:
-            total = self.count()
-            if total == 0 or len(queries) == 0:
+            if self.count() == 0 or len(queries) == 0:
                 return [[] for _ in range(len(queries))]
-            by_face = self._best_faces(queries, top_k)
-            by_centroid = self._best_centroids(queries, top_k)
-            return [
-                merge_people(query, faces, centroids, top_k, self)
-                for query, faces, centroids in zip(queries, by_face, by_centroid, strict=True)
-            ]
+            return rank_people(queries, top_k, self)
 
-    def _best_faces(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, Hit]]:
-        """Per query, the best face of each of (at least) ``top_k`` people, when there are."""
+    def face_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[Hit]]:
         total = self.count()
-        k = min(total, max(64, top_k * 8))
-        while True:
-            scores, ids = self._index.search(queries, k)
-            ranked = [self._per_person(s, i) for s, i in zip(scores, ids, strict=True)]
-            # Enough distinct people for every query, or nothing more to look at.
-            if k >= total or all(len(r) >= top_k for r in ranked):
-                return ranked
-            k = min(total, k * 4)
+        scores, ids = self._index.search(queries, min(total, k))
+        floor = k < total
+        return [
+            Window(self._per_person(s, i), clip_score(s[-1]) if floor else None)
+            for s, i in zip(scores, ids, strict=True)
+        ]
 
     def _per_person(self, scores: NDArray[np.float32], ids: NDArray[np.int64]) -> dict[int, Hit]:
         best: dict[int, Hit] = {}
@@ -153,20 +145,27 @@ class FaissIndex:
                 best[person_id] = Hit(person_id, face_id, clip_score(score))
         return best
 
-    def _best_centroids(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, float]]:
+    def centroid_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[float]]:
         people = int(self._centroids.ntotal)
         if people == 0:
-            return [{} for _ in range(len(queries))]
+            return [Window({}, None) for _ in range(len(queries))]
         # wider than top_k: the offset, which depends on the photo count, can reorder people
-        scores, ids = self._centroids.search(queries, min(people, max(64, top_k * 8)))
+        scores, ids = self._centroids.search(queries, min(people, k))
+        floor = k < people
         return [
-            {
-                p: clip_score(centroid_score(s, len(self._faces_of[p])))
-                for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
-                if p >= 0
-            }
+            Window(
+                {
+                    p: clip_score(centroid_score(s, len(self._faces_of[p])))
+                    for s, p in zip(row_s.tolist(), row_i.tolist(), strict=True)
+                    if p >= 0
+                },
+                clip_score(centroid_score(float(row_s[-1]), 2)) if floor else None,
+            )
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
+
+    def lookup(self, people: set[int]) -> FaissIndex:
+        return self
 
     def photos(self, person_id: int) -> int:
         return len(self._faces_of[person_id])

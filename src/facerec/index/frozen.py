@@ -6,13 +6,18 @@ and FAISS files are memory-mapped, so every worker of a host shares one copy in 
 page cache. Changes made after it live in the overlay of
 :class:`~facerec.index.approx.ApproxIndex`.
 
-Why IVF (``IndexIVFFlat``, inner product) and not HNSW: faces are deleted and replaced,
-and an IVF both answers a search that skips ids (``IDSelector``, our tombstones) and
-can be read memory-mapped (``IO_FLAG_MMAP``: its lists become a read-only
-``OnDiskInvertedLists``); HNSW's graph is read into every worker's memory. IVF-Flat
-keeps whole vectors, so the similarities it returns are exact cosines; only *which*
-faces are looked at is approximate (``nprobe`` of ``nlist`` lists). Measured in
-``bench/scale.py``.
+Why IVF and not HNSW: faces are deleted and replaced, and an IVF both answers a search
+that skips ids (``IDSelector``, our tombstones) and can be read memory-mapped
+(``IO_FLAG_MMAP``: its lists become read-only ``OnDiskInvertedLists``); HNSW's graph is
+read into every worker's memory. The faces' IVF stores 8-bit scalar-quantised vectors
+(``IndexIVFScalarQuantizer``, QT_8bit: a quarter of IVF-Flat's lists, 128 MB at a
+million 128-d faces), so its scores are only near; every face it returns is scored again
+exactly from ``vectors`` (:class:`~facerec.index.layer.Layer`), so the similarities
+returned are exact cosines and only *which* faces are looked at is approximate
+(``nprobe`` of ``nlist`` lists). IVF-Flat lists held a second full copy of the vectors:
+a worker that had searched a while mapped both, over 1 GB RSS at a million faces
+(``bench/scale.py``). The centroids' IVF stays flat (fewer rows, scores read as they
+are).
 """
 
 from __future__ import annotations
@@ -37,13 +42,23 @@ def lists_for(count: int) -> int:
     return max(1, min(round(2 * math.sqrt(count)), count // 39))
 
 
-def ivf(vectors: NDArray[np.float32], ids: NDArray[np.int64]) -> faiss.Index:
-    """An ``IndexIVFFlat`` (L2) over unit ``vectors`` keyed by ``ids``."""
+def ivf(
+    vectors: NDArray[np.float32], ids: NDArray[np.int64], *, quantised: bool = False
+) -> faiss.Index:
+    """An ``IndexIVFFlat`` (L2) over unit ``vectors`` keyed by ``ids``; with ``quantised``
+    an ``IndexIVFScalarQuantizer`` (8 bits a dimension) instead."""
     dim = vectors.shape[1]
     nlist = lists_for(len(vectors))
     # L2 on unit vectors ranks as the cosine does (|q - x|^2 = 2 - 2 cos), and k-means
     # lists suit it better than inner product, whose centroids differ in length.
-    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist, faiss.METRIC_L2)
+    quantizer = faiss.IndexFlatL2(dim)
+    index = (
+        faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2
+        )
+        if quantised
+        else faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_L2)
+    )
     index.cp.seed = 1234  # k-means starts from the same points every time
     sample = np.random.default_rng(0).permutation(len(vectors))[: nlist * TRAIN_PER_LIST]
     index.train(np.ascontiguousarray(vectors[np.sort(sample)]))
@@ -89,6 +104,11 @@ class Frozen:
         i = int(np.searchsorted(self.face_ids, face_id))
         return i if i < len(self.face_ids) and int(self.face_ids[i]) == face_id else None
 
+    def vectors_of(self, face_ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        """The stored vectors of faces that are here, one row each."""
+        rows = np.searchsorted(self.face_ids, face_ids)
+        return np.asarray(self.vectors[rows], dtype=np.float32)
+
     def rows_of(self, person_id: int) -> NDArray[np.int64]:
         """The rows of a person's faces, in face id order."""
         j = int(np.searchsorted(self.people, person_id))
@@ -112,7 +132,8 @@ def freeze(
         else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     )
     make = ivf if len(people) >= MIN_IVF else flat
-    return Frozen(face_ids, person_ids, vectors, ivf(vectors, face_ids), make(centroids, people))
+    faces = ivf(vectors, face_ids, quantised=True)
+    return Frozen(face_ids, person_ids, vectors, faces, make(centroids, people))
 
 
 def centroid_rows(

@@ -3,10 +3,13 @@
 The base (an IVF or a flat index with ids, maybe memory-mapped) never changes; an id
 removed from it is a tombstone that its searches skip (a FAISS ``IDSelector``), and what
 was added since lives in an exact ``IndexIDMap2(IndexFlatIP)``. A search asks both and
-keeps the best ``k``.
+keeps the best ``k``. A base whose scores are only near (a quantised IVF) is given
+``exact``: the stored vectors of its ids, from which what it returns is scored again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -14,8 +17,16 @@ from numpy.typing import NDArray
 
 
 class Layer:
-    def __init__(self, dim: int, base: faiss.Index, *, nprobe: int) -> None:
+    def __init__(
+        self,
+        dim: int,
+        base: faiss.Index,
+        *,
+        nprobe: int,
+        exact: Callable[[NDArray[np.int64]], NDArray[np.float32]] | None = None,
+    ) -> None:
         self.base = base
+        self.exact = exact
         self.nprobe = nprobe
         self.delta = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.dead: set[int] = set()
@@ -45,7 +56,9 @@ class Layer:
         parts = []
         if self.base.ntotal:
             scores, ids = self.base.search(queries, k, params=self._search_params())
-            if self.base.metric_type == faiss.METRIC_L2:  # unit vectors: cos = 1 - d^2 / 2
+            if self.exact is not None:
+                scores = self._rescored(queries, ids)
+            elif self.base.metric_type == faiss.METRIC_L2:  # unit vectors: cos = 1 - d^2 / 2
                 scores = 1.0 - scores / 2.0
             parts.append((scores, ids))
         if self.delta.ntotal:
@@ -60,6 +73,17 @@ class Layer:
         scores = np.where(ids < 0, -np.inf, scores)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
+
+    def _rescored(
+        self, queries: NDArray[np.float32], ids: NDArray[np.int64]
+    ) -> NDArray[np.float32]:
+        """The exact cosines of the base's answers (ids -1 keep no score)."""
+        assert self.exact is not None
+        scores = np.full(ids.shape, -np.inf, dtype=np.float32)
+        found = ids >= 0
+        rows = self.exact(ids[found])
+        scores[found] = np.einsum("ij,ij->i", rows, np.repeat(queries, found.sum(axis=1), axis=0))
+        return scores
 
     def _search_params(self) -> faiss.SearchParameters | None:
         if self._stale:

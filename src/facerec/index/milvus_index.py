@@ -23,7 +23,15 @@ import numpy as np
 from numpy.typing import NDArray
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from facerec.index.base import Hit, IndexEntries, centroid, centroid_score, clip_score, merge_people
+from facerec.index.base import (
+    Hit,
+    IndexEntries,
+    Window,
+    centroid,
+    centroid_score,
+    clip_score,
+    rank_people,
+)
 
 MAX_LIMIT = 16_384
 """The most rows Milvus returns from one search or query."""
@@ -246,13 +254,7 @@ class MilvusIndex:
         queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if len(queries) == 0:
             return []
-        by_face = self._best_faces(queries, top_k)
-        by_centroid = self._best_centroids(queries, top_k)
-        lookup = _Lookup(self, {p for row in by_face for p in row})
-        return [
-            merge_people(query, faces, centroids, top_k, lookup)
-            for query, faces, centroids in zip(queries, by_face, by_centroid, strict=True)
-        ]
+        return rank_people(queries, top_k, self)
 
     def _search(self, collection: str, queries: NDArray[np.float32], limit: int, out: str) -> Any:
         return self.client.search(
@@ -263,36 +265,45 @@ class MilvusIndex:
             search_params={"metric_type": "IP"},
         )
 
-    def _best_faces(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, Hit]]:
-        """Per query, the best face of each of (at least) ``top_k`` people, when there are."""
-        k = min(MAX_LIMIT, max(64, top_k * 8))
-        while True:
-            answers = self._search(self.faces, queries, k, "person_id")
-            ranked = []
-            for answer in answers:
-                best: dict[int, Hit] = {}
-                for hit in answer:  # best first
-                    person_id = int(hit["entity"]["person_id"])
-                    if person_id not in best:
-                        score = clip_score(hit["distance"])
-                        best[person_id] = Hit(person_id, int(hit["id"]), score)
-                ranked.append(best)
-            seen_all = all(len(a) < k for a in answers)
-            if seen_all or k >= MAX_LIMIT or all(len(r) >= top_k for r in ranked):
-                return ranked
-            k = min(MAX_LIMIT, k * 4)
+    def face_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[Hit]]:
+        """Past ``MAX_LIMIT`` rows no window is wider: its floor is then dropped."""
+        limit = min(MAX_LIMIT, k)
+        windows = []
+        for answer in self._search(self.faces, queries, limit, "person_id"):
+            best: dict[int, Hit] = {}
+            for hit in answer:  # best first
+                person_id = int(hit["entity"]["person_id"])
+                if person_id not in best:
+                    best[person_id] = Hit(person_id, int(hit["id"]), clip_score(hit["distance"]))
+            floor = clip_score(answer[-1]["distance"]) if _full(answer, k) else None
+            windows.append(Window(best, floor))
+        return windows
 
-    def _best_centroids(self, queries: NDArray[np.float32], top_k: int) -> list[dict[int, float]]:
-        answers = self._search(self.centroids, queries, max(64, top_k * 8), "photos")
+    def centroid_windows(self, queries: NDArray[np.float32], k: int) -> list[Window[float]]:
+        limit = min(MAX_LIMIT, k)
         return [
-            {
-                int(hit["id"]): clip_score(
-                    centroid_score(float(hit["distance"]), int(hit["entity"]["photos"]))
-                )
-                for hit in answer
-            }
-            for answer in answers
+            Window(
+                {
+                    int(hit["id"]): clip_score(
+                        centroid_score(float(hit["distance"]), int(hit["entity"]["photos"]))
+                    )
+                    for hit in answer
+                },
+                clip_score(centroid_score(float(answer[-1]["distance"]), 2))
+                if _full(answer, k)
+                else None,
+            )
+            for answer in self._search(self.centroids, queries, limit, "photos")
         ]
+
+    def lookup(self, people: set[int]) -> _Lookup:
+        return _Lookup(self, people)
+
+
+def _full(answer: Any, k: int) -> bool:
+    """Whether rows past this answer may exist and a wider window could read them (none
+    is wider than ``MAX_LIMIT``: there the search stops, like a reader of everything)."""
+    return len(answer) >= k and k < MAX_LIMIT
 
 
 class _Lookup:

@@ -10,6 +10,7 @@ sees generation G has every change up to G.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from facerec.metrics.instruments import index_state
 IN_BATCH = 10_000
 """Values per ``IN (...)`` query: a database binds a bounded number of parameters per
 statement (32,766 in a stock SQLite, 65,535 in PostgreSQL)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,12 @@ class IndexSync:
         index.use(found.base, generation=found.generation)
         self.generation, self.saved_name = found.generation, found.name
         self._replay(session, generation)
+        log.info(
+            "index loaded from the saved %s (generation %d, replayed to %d)",
+            found.name,
+            found.generation,
+            generation,
+        )
         index_state(index.count(), generation)
         return True
 
