@@ -1,7 +1,7 @@
 """How big can it get: the vector index at 10k, 100k and 1M faces, per backend.
 
     python bench/scale.py [--sizes 10k,100k,1m] [--queries 1000] [--backends faiss-exact,...]
-                          [--milvus-max 100k] [--no-server]
+                          [--milvus-max 100k] [--no-server] [--photos 300]
 
 Gallery. LFW-dev people are the real identities: their descriptors (cached by
 ``bench/lfw_threshold.py`` in ``data/bench/lfw_dev_<detector>_<tta>.npz``, computed
@@ -457,7 +457,9 @@ def run(
             f"recall@1 {recall:.4f}"
         )
         if name in PER_WORKER:
-            line += per_worker(name, backend, g, work, probe_file, server=not args.no_server)
+            line += per_worker(
+                name, backend, g, work, probe_file, server=not args.no_server, photos=args.photos
+            )
         start = time.perf_counter()
         backend.apply(*g.new)
         line += f"  apply 10k {time.perf_counter() - start:5.2f} s"
@@ -469,7 +471,14 @@ def run(
 
 
 def per_worker(
-    name: str, backend: Backend, g: Gallery, work: Path, probe_file: Path, *, server: bool
+    name: str,
+    backend: Backend,
+    g: Gallery,
+    work: Path,
+    probe_file: Path,
+    *,
+    server: bool,
+    photos: int,
 ) -> str:
     """The figures of an index that every worker holds: a real server's start, and the
     memory of index workers that answered every probe."""
@@ -478,11 +487,13 @@ def per_worker(
     text = ""
     if server:
         approx = backend.index.approximate if isinstance(backend, FaissApproximate) else None
+        bodies = scale_server.photos(photos)
         started = scale_server.serve_ready(
             approximate=approx.base if approx is not None else None,
             faces=g.faces,
             people=g.people,
             vectors=g.vectors,
+            bodies=bodies,
         )
         text += (
             f"\n{'':18s}server (db seeded in {started['seed_s']:.0f} s): ready "
@@ -490,6 +501,12 @@ def per_worker(
             f"RSS/PSS at ready 1w {started['rss_1w']:5.0f}/{started['pss_1w']:5.0f} MiB  "
             f"2w {started['rss_2w']:5.0f}/{started['pss_2w']:5.0f} MiB each"
         )
+        if bodies:
+            text += (
+                f"\n{'':18s}server after recognising {len(bodies)} LFW-dev photos: RSS/PSS "
+                f"1w {started['rss_after_1w']:5.0f}/{started['pss_after_1w']:5.0f} MiB  "
+                f"2w {started['rss_after_2w']:5.0f}/{started['pss_after_2w']:5.0f} MiB each"
+            )
     one, two = workers(name, saved, probe_file, 1), workers(name, saved, probe_file, 2)
     return text + (
         f"\n{'':18s}index worker (loaded in {one['ready_s']:.1f} s, RSS {one['rss_loaded']:.0f}"
@@ -521,6 +538,9 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--milvus-max", default="100k", help="largest gallery for Milvus Lite")
     parser.add_argument("--no-server", action="store_true", help="skip the real server starts")
+    parser.add_argument(
+        "--photos", type=int, default=300, help="LFW-dev photos each real server recognises"
+    )
     args = parser.parse_args()
     real = real_descriptors()
     if real is None:

@@ -12,6 +12,9 @@ polled every 0.1 s: the time from spawn to its first 200 (models loaded, index r
 in every worker: the probe is answered by a worker only once its lifespan finished; with
 two workers, each is asked until both have answered), and each worker's RSS and PSS
 then (``/proc/PID/smaps_rollup``: models and the index as loaded, before any search).
+Then the server recognises a sample of LFW-dev photos (``POST /recognize``, a new
+connection each, so both workers answer) and the workers' RSS and PSS are read again:
+what the searches brought in of the memory-mapped index, in real server workers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,14 @@ from facerec.index.saved import SavedIndexes
 from facerec.inference.engines import build_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import free_port  # type: ignore[import-not-found]
+from server import (  # type: ignore[import-not-found]
+    LFW,
+    MULTIPART_TYPE,
+    free_port,
+    lfw_people,
+    multipart,
+    sample,
+)
 
 GENERATION = 1
 NOW = "2026-01-01 00:00:00.000000"
@@ -114,8 +124,35 @@ def _workers(pid: int, count: int) -> list[int]:
     return [c for c in children if memory(c)[0] > 50]  # not uvicorn's small helpers
 
 
-def serve(data: Path, workers: int, env: dict[str, str]) -> dict[str, float]:
-    """Spawn ``facerec serve`` on ``data``; seconds to ready and the workers' memory."""
+def photos(count: int) -> list[bytes]:
+    """``count`` LFW-dev photos as multipart bodies (none without ../shared/data)."""
+    root = LFW.resolve()
+    if count <= 0 or not root.is_dir():
+        return []
+    every = [p for paths in lfw_people(root).values() for p in paths]
+    return [multipart(p.read_bytes(), p.name) for p in sample(every, count)]
+
+
+def _recognise(port: int, bodies: Sequence[bytes]) -> None:
+    for body in bodies:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        conn.request(
+            "POST",
+            f"{API}/recognize",
+            body,
+            {"Content-Type": MULTIPART_TYPE, "Connection": "close"},
+        )
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == 200, response.status
+
+
+def serve(
+    data: Path, workers: int, env: dict[str, str], bodies: Sequence[bytes] = ()
+) -> dict[str, float]:
+    """Spawn ``facerec serve`` on ``data``; seconds to ready and the workers' memory, at
+    ready and after recognising ``bodies``."""
     port = free_port()
     facerec = Path(sys.executable).with_name("facerec")
     command = [str(facerec), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -135,7 +172,10 @@ def serve(data: Path, workers: int, env: dict[str, str]) -> dict[str, float]:
     try:
         ready = _wait_ready(process, port, workers, log)
         ready_s = time.perf_counter() - started
-        mem = [memory(p) for p in _workers(process.pid, workers)]
+        pids = _workers(process.pid, workers)
+        mem = [memory(p) for p in pids]
+        _recognise(port, bodies)
+        after = [memory(p) for p in pids]
     finally:
         process.terminate()
         try:
@@ -148,6 +188,8 @@ def serve(data: Path, workers: int, env: dict[str, str]) -> dict[str, float]:
         "ready_s": ready_s,
         "rss": max(m[0] for m in mem),
         "pss": max(m[1] for m in mem),
+        "rss_after": max(m[0] for m in after),
+        "pss_after": max(m[1] for m in after),
     }
 
 
@@ -179,8 +221,10 @@ def serve_ready(
     faces: NDArray[np.int64],
     people: NDArray[np.int64],
     vectors: NDArray[np.float32],
+    bodies: Sequence[bytes] = (),
 ) -> dict[str, float]:
-    """Seed a data dir, save ``approximate`` (if given) and time 1 and 2 workers."""
+    """Seed a data dir, save ``approximate`` (if given) and time 1 and 2 workers; their
+    memory at ready and after recognising ``bodies``."""
     model = model_id()
     with tempfile.TemporaryDirectory(prefix="facerec-scale-", dir=_scratch()) as tmp:
         data = Path(tmp)
@@ -191,7 +235,7 @@ def serve_ready(
                 approximate, generation=GENERATION, model=model
             )
             env = {"FACEREC_FAISS__APPROXIMATE_ABOVE": str(max(1, len(faces) // 2))}
-        one, two = serve(data, 1, env), serve(data, 2, env)
+        one, two = serve(data, 1, env, bodies), serve(data, 2, env, bodies)
         if approximate is not None:  # every worker served from the saved index
             for workers in (1, 2):
                 text = (data / f"server-{workers}.log").read_text()
@@ -204,6 +248,10 @@ def serve_ready(
         "pss_1w": one["pss"],
         "rss_2w": two["rss"],
         "pss_2w": two["pss"],
+        "rss_after_1w": one["rss_after"],
+        "pss_after_1w": one["pss_after"],
+        "rss_after_2w": two["rss_after"],
+        "pss_after_2w": two["pss_after"],
     }
 
 
