@@ -177,7 +177,7 @@ class FaissSettings(BaseModel):
     """IVF lists of faces looked at per search (more: slower, closer to exact); the
     centroids' IVF is read in half as many. Recall@1 against exact search
     (``bench/scale.py``, half of the probes strangers): 0.997 at 100k faces (632 lists)
-    with 128, 1 with 256; at 1M (2000 lists) 0.957 with 128, 0.993 with 256."""
+    with 128, 1 with 256; at 1M (2000 lists) 0.957 with 128, 0.988 with 256 (``bench/scale.py``)."""
     save: bool = True
     """Save the approximate index under ``<data_dir>/index`` so a start loads it."""
     save_after_changes: int = Field(10_000, ge=1)
