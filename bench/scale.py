@@ -98,8 +98,24 @@ class Backend(Protocol):
         """Add faces to a live index."""
 
 
-class FaissExact:
+class _InProcess:
+    """Search and apply of an index in this process (FAISS)."""
+
+    index: FaissIndex | ScaledFaissIndex
+
+    def search(self, queries: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
+        return self.index.search_people(queries, top_k)
+
+    def apply(
+        self, faces: NDArray[np.int64], people: NDArray[np.int64], vectors: NDArray[np.float32]
+    ) -> None:
+        self.index.add(faces.tolist(), people.tolist(), vectors)
+
+
+class FaissExact(_InProcess):
     """Today's exact index; a worker rebuilds it from the stored vectors at start."""
+
+    index: FaissIndex
 
     name = "faiss-exact"
 
@@ -120,17 +136,11 @@ class FaissExact:
         stored = np.load(directory / "faces.npz")
         self.build(stored["f"], stored["p"], stored["v"])
 
-    def search(self, queries: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
-        return self.index.search_people(queries, top_k)
 
-    def apply(
-        self, faces: NDArray[np.int64], people: NDArray[np.int64], vectors: NDArray[np.float32]
-    ) -> None:
-        self.index.add(faces.tolist(), people.tolist(), vectors)
-
-
-class FaissApproximate:
+class FaissApproximate(_InProcess):
     """The IVF past ``faiss.approximate_above``; saved and memory-mapped by workers."""
+
+    index: ScaledFaissIndex
 
     name = "faiss-approx"
 
@@ -152,14 +162,6 @@ class FaissApproximate:
         found = SavedIndexes(directory).load(model=MODEL, dim=self.index.dim)
         assert found is not None, "no saved index"
         self.index.use(found.base, generation=found.generation)
-
-    def search(self, queries: NDArray[np.float32], top_k: int) -> list[list[Hit]]:
-        return self.index.search_people(queries, top_k)
-
-    def apply(
-        self, faces: NDArray[np.int64], people: NDArray[np.int64], vectors: NDArray[np.float32]
-    ) -> None:
-        self.index.add(faces.tolist(), people.tolist(), vectors)
 
 
 class Milvus:
@@ -351,15 +353,6 @@ def latency(backend: Backend, probes: NDArray[np.float32], threads: int) -> tupl
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def memory(pid: int) -> tuple[float, float]:
-    """RSS and PSS in MiB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        key, value = line.split(":", 1)
-        values[key] = int(value.split()[0]) / 1024
-    return values["Rss"], values["Pss"]
-
-
 def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, float]:
     """Start ``count`` worker processes on what was saved; load time, and memory once
     loaded and after every probe, each."""
@@ -378,7 +371,7 @@ def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, f
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", "the worker did not start"
         ready.append(time.perf_counter() - started)
-    loaded = [memory(p.pid) for p in procs]
+    loaded = [scale_server.memory(p.pid) for p in procs]
     for proc in procs:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write("search\n")
@@ -386,7 +379,7 @@ def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, f
     for proc in procs:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "searched"
-    searched = [memory(p.pid) for p in procs]
+    searched = [scale_server.memory(p.pid) for p in procs]
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.close()

@@ -174,6 +174,23 @@ def _settled(hits: list[Hit], top_k: int, *floors: float | None) -> bool:
     return floor is None or (len(hits) >= top_k and hits[-1].similarity > floor)
 
 
+def checked_rows(
+    face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32], dim: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """An ``add``'s arguments as arrays, checked before anything changes (a refused call
+    leaves an index as it was): ids SQL can hold (else OverflowError), one person and one
+    row of ``dim`` per face (else ValueError)."""
+    faces = np.asarray(face_ids, dtype=np.int64)
+    people = np.asarray(person_ids, dtype=np.int64)
+    rows = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(people) != len(faces) or rows.shape != (len(faces), dim):
+        raise ValueError(
+            f"{len(faces)} face ids, {len(people)} person ids and vectors of shape "
+            f"{rows.shape} do not match (dimension {dim})"
+        )
+    return faces, people, rows
+
+
 @dataclass(frozen=True, slots=True)
 class IndexEntries:
     """Everything an index holds, one row per stored entry (an id stored twice appears twice)."""

@@ -20,6 +20,7 @@ from facerec.index.base import (
     Window,
     centroid,
     centroid_score,
+    checked_rows,
     clip_score,
     rank_people,
 )
@@ -44,15 +45,7 @@ class FaissIndex:
     def add(self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]) -> None:
         if not face_ids:
             return
-        # Checked before anything changes: a refused call leaves the index as it was.
-        ids = np.asarray(face_ids, dtype=np.int64)
-        np.asarray(person_ids, dtype=np.int64)  # OverflowError for ids SQL cannot hold
-        rows = np.ascontiguousarray(vectors, dtype=np.float32)
-        if len(person_ids) != len(ids) or rows.shape != (len(ids), self.dim):
-            raise ValueError(
-                f"{len(ids)} face ids, {len(person_ids)} person ids and vectors of shape "
-                f"{rows.shape} do not match (dimension {self.dim})"
-            )
+        ids, _, rows = checked_rows(face_ids, person_ids, vectors, self.dim)
         with self._lock:
             self.remove([f for f in face_ids if f in self._person_of])
             self._index.add_with_ids(rows, ids)

@@ -29,6 +29,7 @@ from facerec.index.base import (
     Window,
     centroid,
     centroid_score,
+    checked_rows,
     clip_score,
     rank_people,
 )
@@ -127,7 +128,7 @@ class MilvusIndex:
         """Add or replace faces; the centroids of everyone touched follow."""
         if not face_ids:
             return
-        rows = self._checked(face_ids, person_ids, vectors)
+        _, _, rows = checked_rows(face_ids, person_ids, vectors, self.dim)
         touched = set(self._people_of(face_ids).values()) | set(person_ids)
         self.upsert_faces(face_ids, person_ids, rows)
         self.set_centroids(self._faces_by_person(touched))
@@ -144,19 +145,6 @@ class MilvusIndex:
         are deleted, the collections stay: a search in another worker meanwhile still runs."""
         for name in (self.faces, self.centroids):
             self.client.delete(name, filter="id >= 0")  # ids are never negative
-
-    def _checked(
-        self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]
-    ) -> NDArray[np.float32]:
-        np.asarray(face_ids, dtype=np.int64)  # OverflowError for ids SQL cannot hold
-        np.asarray(person_ids, dtype=np.int64)
-        rows = np.ascontiguousarray(vectors, dtype=np.float32)
-        if len(person_ids) != len(face_ids) or rows.shape != (len(face_ids), self.dim):
-            raise ValueError(
-                f"{len(face_ids)} face ids, {len(person_ids)} person ids and vectors of shape "
-                f"{rows.shape} do not match (dimension {self.dim})"
-            )
-        return rows
 
     def upsert_faces(
         self, face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32]

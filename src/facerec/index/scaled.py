@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from facerec.config import Settings
 from facerec.index.approx import ApproxIndex
-from facerec.index.base import Hit, IndexEntries
+from facerec.index.base import Hit, IndexEntries, checked_rows
 from facerec.index.faiss_index import FaissIndex
 from facerec.index.frozen import Frozen, freeze
 
@@ -55,7 +55,9 @@ class ScaledFaissIndex:
                 held = self._exact.entries()
                 faces, people, rows = held.face_ids, held.person_ids, held.vectors
             else:  # a full build: straight from the rows
-                faces, people, rows = _checked(face_ids, person_ids, vectors, self.dim)
+                faces, people, rows = _last_of_each(
+                    *checked_rows(face_ids, person_ids, vectors, self.dim)
+                )
             self._approx = ApproxIndex(self.dim, freeze(faces, people, rows), nprobe=self.nprobe)
             self._exact = None
 
@@ -94,18 +96,10 @@ def scaled_faiss(settings: Settings, dim: int) -> ScaledFaissIndex:
     )
 
 
-def _checked(
-    face_ids: list[int], person_ids: list[int], vectors: NDArray[np.float32], dim: int
+def _last_of_each(
+    faces: NDArray[np.int64], people: NDArray[np.int64], rows: NDArray[np.float32]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """The rows as arrays, a face given twice kept once (its last row)."""
-    faces = np.asarray(face_ids, dtype=np.int64)
-    people = np.asarray(person_ids, dtype=np.int64)
-    rows = np.asarray(vectors, dtype=np.float32)
-    if len(people) != len(faces) or rows.shape != (len(faces), dim):
-        raise ValueError(
-            f"{len(faces)} face ids, {len(people)} person ids and vectors of shape "
-            f"{rows.shape} do not match (dimension {dim})"
-        )
+    """The rows with a face given twice kept once (its last row)."""
     _, last = np.unique(faces[::-1], return_index=True)
     keep = np.sort(len(faces) - 1 - last)
     return faces[keep], people[keep], rows[keep]
