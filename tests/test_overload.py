@@ -68,8 +68,21 @@ def held() -> HeldEngine:
 
 @pytest.fixture
 def held_client(settings: Settings, held: HeldEngine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, engine=held)) as client:
+    """The app's periodic jobs (retention, webhooks, index saving, backups) take pooled
+    connections of their own: each has done its first tick before the test starts, and the
+    next is an hour away, so every connection the test sees checked out is a request's."""
+    hour = 3600.0
+    quiet = _tuned(settings, webhooks={"poll_seconds": hour}, faiss={"save_check_s": hour})
+    with TestClient(create_app(quiet, engine=held)) as client:
+        jobs = [getattr(client.app.state, name) for name in _JOBS]
+        deadline = time.monotonic() + WAIT
+        while any(job.running and job.ticks == 0 for job in jobs):
+            assert time.monotonic() < deadline, "a periodic job never finished its first tick"
+            time.sleep(0.01)
         yield client
+
+
+_JOBS = ("retention", "backups", "webhooks", "index_saver")
 
 
 def _person_with_face(client: TestClient, held: HeldEngine) -> int:
