@@ -74,7 +74,8 @@ def held_client(settings: Settings, held: HeldEngine) -> Iterator[TestClient]:
     hour = 3600.0
     quiet = _tuned(settings, webhooks={"poll_seconds": hour}, faiss={"save_check_s": hour})
     with TestClient(create_app(quiet, engine=held)) as client:
-        jobs = [getattr(client.app.state, name) for name in _JOBS]
+        app: Any = client.app
+        jobs = [getattr(app.state, name) for name in _JOBS]
         deadline = time.monotonic() + WAIT
         while any(job.running and job.ticks == 0 for job in jobs):
             assert time.monotonic() < deadline, "a periodic job never finished its first tick"

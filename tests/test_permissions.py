@@ -269,6 +269,30 @@ def test_every_route_declares_what_the_table_says(settings: Settings) -> None:
     assert not wrong, wrong
 
 
+def test_the_openapi_schema_says_who_may_call_each_operation(settings: Settings) -> None:
+    """Swagger UI's "Authorize" and generated clients read this: every operation the table
+    does not call public needs a credential (any of the three schemes), and names its
+    permission."""
+    with TestClient(create_app(_auth_settings(settings), engine=FakeEngine())) as client:
+        spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert (schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == ("header", "X-API-Key")
+    assert (schemes["session"]["in"], schemes["session"]["name"]) == ("cookie", "facerec_session")
+    seen = 0
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            rule = EXPECTED[(method.upper(), path)]
+            security = operation.get("security")
+            if rule == PUBLIC:
+                assert security is None, f"{method} {path} is public"
+                continue
+            seen += 1
+            assert security == [{"bearer": []}, {"apiKey": []}, {"session": []}], path
+            assert operation.get("x-permission") == (None if rule == AUTHENTICATED else rule)
+    assert seen >= 50
+
+
 @pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.name)
 def test_permission_matrix(auth_app: TestClient, caller: Caller) -> None:
     state = auth_app.app.state.facerec  # type: ignore[attr-defined]

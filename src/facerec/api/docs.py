@@ -8,7 +8,11 @@ served under ``/docs-assets``, and the pages start them with our own scripts
 
 All three routes are public: the pages hold no data, and the schema describes the API,
 not what is stored; clients and contract tests (Schemathesis) read it before they have a
-credential. "Try it out" in Swagger UI then uses the browser's session cookie.
+credential. The schema names the credentials (``components.securitySchemes``: a Bearer
+token, the ``X-API-Key`` header, the session cookie) and, on every route that is not
+public, that it needs one of them and which permission (``x-permission``), read from the
+route's own declaration (``auth/deps.py``). Swagger UI's "Authorize" takes an API key, or
+"Try it out" uses the browser's session cookie.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from facerec.auth.deps import public
+from facerec.auth.deps import SESSION_COOKIE, api_routes, declared_permission, public
 
 ASSETS = Path(fastapi_offline.__file__).with_name("static")
 ASSETS_URL = "/docs-assets"
@@ -88,10 +92,39 @@ def redoc(request: Request) -> HTMLResponse:
     )
 
 
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "an API key or device token"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+}
+ANY_CREDENTIAL: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+"""OpenAPI's "any one of these": each scheme alone is enough."""
+
+
 @router.get(OPENAPI_URL, dependencies=[public()])
 def openapi(request: Request) -> JSONResponse:
-    schema: dict[str, Any] = request.app.openapi()
-    return JSONResponse(schema)
+    return JSONResponse(documented_schema(request.app))
+
+
+def documented_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema (built once, cached on the app) with who may call each operation."""
+    schema: dict[str, Any] = app.openapi()
+    if "securitySchemes" in schema.get("components", {}):
+        return schema
+    for route in api_routes(app):
+        check = declared_permission(route)
+        item = schema["paths"].get(route.path_format, {})
+        if check is None or (check.permission is None and not check.signed_in):
+            continue  # public: no credential
+        for method in route.methods or ():
+            operation = item.get(method.lower())
+            if operation is None:
+                continue
+            operation["security"] = ANY_CREDENTIAL
+            if check.permission is not None:
+                operation["x-permission"] = check.permission.value
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    return schema
 
 
 def mount_docs(app: FastAPI) -> None:
