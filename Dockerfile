@@ -21,8 +21,8 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY src ./src
 RUN python3 -m venv /opt/facerec \
  && /opt/facerec/bin/pip install --upgrade "pip>=24" \
- && /opt/facerec/bin/pip wheel --wheel-dir /wheels -c requirements.lock '.[postgres]' \
- && /opt/facerec/bin/pip install --no-index --find-links /wheels 'facerec[postgres]'
+ && /opt/facerec/bin/pip wheel --wheel-dir /wheels -c requirements.lock '.[postgres,classify]' \
+ && /opt/facerec/bin/pip install --no-index --find-links /wheels 'facerec[postgres,classify]'
 # Convert the dlib models to ONNX once, here: a new volume starts with them (data/models).
 RUN FACEREC_DATA_DIR=/data /opt/facerec/bin/python -c \
       "from facerec.config import Settings; from facerec.inference.onnx_engine import OnnxEngine; OnnxEngine(Settings()).load()"

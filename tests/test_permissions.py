@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/readyz"): PUBLIC,
     ("GET", "/"): PUBLIC,
     ("GET", "/recognize"): PUBLIC,
+    ("GET", "/classify"): PUBLIC,
     ("GET", "/people"): PUBLIC,
     ("GET", "/people/{person_id}"): PUBLIC,
     ("GET", "/attendance"): PUBLIC,
@@ -72,6 +73,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/faces/{face_id}/thumbnail"): "people:read",
     # recognition
     ("POST", "/api/v1/recognize"): "recognize",
+    ("POST", "/api/v1/classify"): "recognize",
     ("POST", "/api/v1/verify"): "recognize",
     ("POST", "/api/v1/detect"): "recognize",
     ("POST", "/api/v1/embed"): "recognize",

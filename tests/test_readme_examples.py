@@ -248,6 +248,8 @@ def write_example_files(folder: Path) -> None:
         group.paste(face, (1024, top))
     group.save(folder / "group.jpg", quality=90)
     (folder / "frame.jpg").write_bytes((folder / "group.jpg").read_bytes())
+    chelsea: np.ndarray[Any, Any] = data.chelsea()  # type: ignore[no-untyped-call]
+    Image.fromarray(chelsea).save(folder / "cat.jpg", quality=90)
     (folder / "notes.txt").write_text("not an image\n")
     bin_dir = folder / ".venv" / "bin"  # the README runs `.venv/bin/facerec`
     bin_dir.mkdir(parents=True)

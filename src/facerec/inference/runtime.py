@@ -13,23 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from time import perf_counter
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from facerec.config import Settings
-from facerec.errors import Busy
+from facerec.errors import Busy, NotReady
+from facerec.inference.batching import MicroBatcher
 from facerec.inference.budget import PixelBudget, image_pixels
+from facerec.inference.classifying import Classified, Classifier
 from facerec.inference.decode import DecodedImage, decode_image
 from facerec.inference.memory import trim
 from facerec.inference.quality import face_quality
 from facerec.inference.types import AnalyzedFace, AnalyzedImage, FaceEngine, Landmarks, RGBImage
 from facerec.metrics.instruments import QUEUE_DEPTH, observe_stage, shed
 
+T = TypeVar("T")
 TRIM_AFTER_PIXELS = 4_000_000
 """Once the last image of at least this size is let go, freed memory goes back to the
 system (``memory.trim``; measured by ``bench/overload.py``)."""
@@ -43,9 +48,14 @@ def l2_normalise(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 class FaceRuntime:
-    def __init__(self, engine: FaceEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: FaceEngine, settings: Settings, *, classifier: Classifier | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.classifier = classifier
+        """ImageNet classification (``classify``), through the same stage as faces."""
+        self._class_batcher: MicroBatcher | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._pending = 0
         self._lock = threading.Lock()
@@ -63,6 +73,8 @@ class FaceRuntime:
     def load(self) -> None:
         """Load the models (in this thread) and start the inference pool."""
         self.engine.load()
+        if self.classifier is not None and self.settings.classify.preload:
+            self.classifier.load()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 max_workers=self.settings.inference.threads,
@@ -75,6 +87,9 @@ class FaceRuntime:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        if self._class_batcher is not None:
+            self._class_batcher.close()
+            self._class_batcher = None
         closer = getattr(self.engine, "close", None)
         if callable(closer):
             closer()
@@ -126,6 +141,37 @@ class FaceRuntime:
         observe_stage("embed", start)
         return vectors
 
+    def classify_image(self, data: bytes) -> Classified:
+        """Decode ``data`` and give every class's probability (synchronous; the CLI's path).
+
+        Images from concurrent callers run through the network together
+        (``inference.batch_size``, as faces do)."""
+        classifier = self._classifier()
+        decoded = self.decode(data)
+        start = perf_counter()
+        prepared = classifier.prepare(decoded.pixels)
+        del decoded
+        probabilities = self._classify_batcher(classifier).submit(prepared[np.newaxis])
+        observe_stage("classify", start)
+        return Classified(model=classifier.model_id, probabilities=probabilities[0])
+
+    def _classifier(self) -> Classifier:
+        if self.classifier is None:
+            raise NotReady("this server has no image classifier")
+        return self.classifier
+
+    def _classify_batcher(self, classifier: Classifier) -> MicroBatcher:
+        with self._lock:
+            if self._class_batcher is None:
+                inference = self.settings.inference
+                self._class_batcher = MicroBatcher(
+                    classifier.probabilities,
+                    max_batch=inference.batch_size,
+                    max_wait_ms=inference.batch_wait_ms,
+                    max_queue=inference.max_pending,
+                )
+            return self._class_batcher
+
     def _fallback_allowed(self, pixels: RGBImage) -> bool:
         height, width = pixels.shape[:2]
         return int(height) * int(width) <= self.settings.detector.fallback_max_pixels
@@ -140,12 +186,30 @@ class FaceRuntime:
             analyzed.pixels = None
             return analyzed
 
+    async def classify(self, data: bytes) -> Classified:
+        """``classify_image`` in the inference stage faces use: the same threads, the same
+        ``max_pending`` bound (``Busy`` past it) and the same pixel budget."""
+        self._classifier()  # no classifier: NotReady before any queueing
+        async with self._stage(data, self.classify_image) as (classified, _):
+            return classified
+
     @asynccontextmanager
     async def analysis(
         self, data: bytes, *, embed: bool = True, fallback: bool = True
     ) -> AsyncIterator[AnalyzedImage]:
         """``run``, but the decoded pixels stay available (``pixels``), and counted against
         the pixel budget, until the ``async with`` block ends."""
+        work = partial(self.analyze, embed=embed, fallback=fallback)
+        async with self._stage(data, work) as (analyzed, _):
+            try:
+                yield analyzed
+            finally:
+                analyzed.pixels = None
+
+    @asynccontextmanager
+    async def _stage(self, data: bytes, work: Callable[[bytes], T]) -> AsyncIterator[tuple[T, int]]:
+        """``work(data)`` on the inference pool, within ``max_pending`` and the pixel
+        budget; the pixels taken are given back when the block ends."""
         if self._executor is None:
             self.load()
         assert self._executor is not None
@@ -157,36 +221,33 @@ class FaceRuntime:
         QUEUE_DEPTH.inc()
         try:
             taken = await self.budget.acquire(self._pixels(data))
-            analyzed = await self._analyze_within(taken, data, embed=embed, fallback=fallback)
+            result = await self._within(taken, work, data)
         finally:
             with self._lock:
                 self._pending -= 1
             QUEUE_DEPTH.dec()
         try:
-            yield analyzed
+            yield result, taken
         finally:
-            analyzed.pixels = None
             self.budget.release(taken)
             if taken >= TRIM_AFTER_PIXELS and self.budget.used == 0:  # a burst's end
                 asyncio.get_running_loop().run_in_executor(None, trim)
 
-    async def _analyze_within(
-        self, taken: int, data: bytes, *, embed: bool, fallback: bool
-    ) -> AnalyzedImage:
-        """``analyze`` on the pool; on failure the ``taken`` pixels are given back once the
-        pool thread is done with them (a cancelled wait does not stop a running thread)."""
+    async def _within(self, taken: int, work: Callable[[bytes], T], data: bytes) -> T:
+        """``work(data)`` on the pool; on failure the ``taken`` pixels are given back once
+        the pool thread is done with them (a cancelled wait does not stop a running thread)."""
         assert self._executor is not None
         try:
             # in the caller's context: log lines from the pool carry the request id
             run = contextvars.copy_context().run
-            work = self._executor.submit(run, self.analyze, data, embed=embed, fallback=fallback)
+            future = self._executor.submit(run, work, data)
         except BaseException:
             self.budget.release(taken)
             raise
         try:
-            return await asyncio.wrap_future(work)
+            return await asyncio.wrap_future(future)
         except BaseException:
-            work.add_done_callback(lambda _: self.budget.release(taken))
+            future.add_done_callback(lambda _: self.budget.release(taken))
             raise
 
     def _pixels(self, data: bytes) -> int:

@@ -67,7 +67,7 @@ WEBHOOK_ATTEMPTS = Counter(
     ("event", "outcome"),
 )
 
-STAGES = ("decode", "detect", "landmarks", "embed", "search")
+STAGES = ("decode", "detect", "landmarks", "embed", "search", "classify")
 _stage = {name: STAGE_SECONDS.labels(name) for name in STAGES}
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_DEVICES = 100

@@ -12,7 +12,16 @@ from facerec.auth.deps import public
 
 STATIC = Path(__file__).with_name("static")
 PAGES = (
-    *("/", "/recognize", "/people", "/people/{person_id}", "/attendance", "/kiosk", "/status"),
+    *(
+        "/",
+        "/recognize",
+        "/classify",
+        "/people",
+        "/people/{person_id}",
+        "/attendance",
+        "/kiosk",
+        "/status",
+    ),
     *("/login", "/setup", "/account", "/users", "/keys", "/devices", "/audit", "/webhooks"),
 )
 """Page shells hold no data (public); the API behind each page checks the caller."""

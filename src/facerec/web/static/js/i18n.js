@@ -3,7 +3,12 @@
 const STRINGS = {
   en: {
     skip: "Skip to content", language: "Language",
-    "nav.recognize": "Recognise", "nav.people": "People", "nav.attendance": "Attendance",
+    "nav.recognize": "Recognise", "nav.classify": "Classify",
+    "classify.title": "What is in this photo?",
+    "classify.hint": "Choose a photo or drop it here: the five most probable of 1,000 ImageNet labels.",
+    "classify.choose": "Choose a photo", "classify.working": "Classifying…",
+    "classify.model": "Model: {model}",
+    "nav.people": "People", "nav.attendance": "Attendance",
     "nav.kiosk": "Kiosk", "nav.status": "Status",
     "recognize.title": "Who is in this photo?",
     "recognize.hint": "Choose a photo, drop it here, paste it (Ctrl+V), or take a snapshot with the camera.",
@@ -163,7 +168,12 @@ const STRINGS = {
   },
   zh: {
     skip: "跳到正文", language: "语言",
-    "nav.recognize": "识别", "nav.people": "人员", "nav.attendance": "考勤",
+    "nav.recognize": "识别", "nav.classify": "分类",
+    "classify.title": "照片里有什么？",
+    "classify.hint": "选择照片或拖放到这里：显示 1000 个 ImageNet 类别中最可能的五个（类别名为英文）。",
+    "classify.choose": "选择照片", "classify.working": "分类中…",
+    "classify.model": "模型：{model}",
+    "nav.people": "人员", "nav.attendance": "考勤",
     "nav.kiosk": "签到机", "nav.status": "状态",
     "recognize.title": "照片里是谁？",
     "recognize.hint": "选择照片、拖放到这里、粘贴（Ctrl+V），或用摄像头拍一张。",

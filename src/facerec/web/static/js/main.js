@@ -1,6 +1,7 @@
 // The app shell: client-side routing, the language switch, page rendering.
 import { currentLang, setLang, translateStatic } from "./i18n.js";
 import { recognizePage } from "./pages/recognize.js";
+import { classifyPage } from "./pages/classify.js";
 import { peoplePage } from "./pages/people.js";
 import { personPage } from "./pages/person.js";
 import { attendancePage } from "./pages/attendance.js";
@@ -20,6 +21,7 @@ import { t } from "./i18n.js";
 
 const ROUTES = [
   [/^\/(recognize)?$/, recognizePage, "nav-recognize"],
+  [/^\/classify$/, classifyPage, "nav-classify"],
   [/^\/people$/, peoplePage, "nav-people"],
   [/^\/people\/(\d+)$/, personPage, "nav-people"],
   [/^\/attendance$/, attendancePage, "nav-attendance"],

@@ -1,0 +1,1 @@
+"""General image classification: ImageNet top-k labels (``POST /classify``)."""
