@@ -123,36 +123,40 @@ SFACE = KnownPack(
         ),
     ),
 )
-BUFFALO_L = KnownPack(
-    name="buffalo_l",
-    title="InsightFace buffalo_l: SCRFD-10GF detector + ArcFace ResNet-50 (WebFace600K), 512-d",
-    url=_INSIGHTFACE + "buffalo_l.zip",
-    sha256="80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca2f",
-    size=None,
-    licence="InsightFace pretrained models: non-commercial research only",
-    licence_url="https://github.com/deepinsight/insightface/tree/master/python-package#license",
-    format="zip",
-    accept_licence=True,
-    licence_note=INSIGHTFACE_LICENCE,
-    models=(
+
+
+def _insightface(name: str, title: str, sha256: str, models: tuple[PackModel, ...]) -> KnownPack:
+    return KnownPack(
+        name=name,
+        title=title,
+        url=f"{_INSIGHTFACE}{name}.zip",
+        sha256=sha256,
+        size=None,
+        licence="InsightFace pretrained models: non-commercial research only",
+        licence_url="https://github.com/deepinsight/insightface/tree/master/python-package#license",
+        format="zip",
+        accept_licence=True,
+        licence_note=INSIGHTFACE_LICENCE,
+        models=models,
+    )
+
+
+BUFFALO_L = _insightface(
+    "buffalo_l",
+    "InsightFace buffalo_l: SCRFD-10GF detector + ArcFace ResNet-50 (WebFace600K), 512-d",
+    "80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca2f",
+    (
         PackModel(name="buffalo_l-det", member="det_10g.onnx", contract=_SCRFD, size=16_923_827),
         PackModel(
             name="buffalo_l-rec", member="w600k_r50.onnx", contract=_ARCFACE_512, size=174_383_860
         ),
     ),
 )
-BUFFALO_S = KnownPack(
-    name="buffalo_s",
-    title="InsightFace buffalo_s: SCRFD-500MF detector + ArcFace MobileFaceNet, 512-d",
-    url=_INSIGHTFACE + "buffalo_s.zip",
-    sha256="d85a87f503f691807cd8bb97128bdf7a0660326cd9cd02657127fa978bab8b5e",
-    size=None,
-    licence="InsightFace pretrained models: non-commercial research only",
-    licence_url="https://github.com/deepinsight/insightface/tree/master/python-package#license",
-    format="zip",
-    accept_licence=True,
-    licence_note=INSIGHTFACE_LICENCE,
-    models=(
+BUFFALO_S = _insightface(
+    "buffalo_s",
+    "InsightFace buffalo_s: SCRFD-500MF detector + ArcFace MobileFaceNet, 512-d",
+    "d85a87f503f691807cd8bb97128bdf7a0660326cd9cd02657127fa978bab8b5e",
+    (
         PackModel(name="buffalo_s-det", member="det_500m.onnx", contract=_SCRFD),
         PackModel(name="buffalo_s-rec", member="w600k_mbf.onnx", contract=_ARCFACE_512),
     ),
