@@ -135,6 +135,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "admin",
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): "admin",
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "admin",
+    # the model registry (issue #14 item 1)
+    ("GET", "/api/v1/models"): "admin",
+    ("POST", "/api/v1/models/pull"): "admin",
+    ("POST", "/api/v1/models/import"): "admin",
+    ("POST", "/api/v1/models/{name}/use"): "admin",
+    ("DELETE", "/api/v1/models/{name}"): "admin",
     # gallery export/import (issue #13)
     ("GET", "/api/v1/gallery/export"): "admin",
     ("POST", "/api/v1/gallery/import"): "admin",

@@ -65,6 +65,7 @@ from facerec.metrics.views import router as metrics_router
 from facerec.people.export_views import router as export_router
 from facerec.people.views import router as people_router
 from facerec.recognition.views import router as recognition_router
+from facerec.registry.views import router as models_router
 from facerec.retention.job import RetentionJob
 from facerec.state import AppState
 from facerec.web.views import mount_web
@@ -200,6 +201,7 @@ def create_app(
         audit_router,
         gallery_router,
         webhooks_router,
+        models_router,
     )
     for router in (*routers, health_router, probes):
         api.include_router(router)

@@ -45,6 +45,7 @@ from facerec.inference.engines import build_engine
 from facerec.inference.types import FaceEngine
 from facerec.people import service as people
 from facerec.recognition.service import recognize as recognize_faces
+from facerec.registry.cli import models_app
 from facerec.retention.cli import retention_app
 from facerec.state import AppState
 from facerec.webhooks.cli import webhooks_app
@@ -67,6 +68,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(models_app, name="models")
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("export")(gallery_export)

@@ -297,6 +297,16 @@ class MilvusSettings(BaseModel):
         return self.uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
+class ModelSettings(BaseModel):
+    """The model registry (``facerec models``, ``/api/v1/models``; ``facerec.registry``)."""
+
+    mirror_url: str | None = Field(None, pattern=r"^https?://")
+    """Pull known packs from this base URL (their file names appended) instead of where
+    they are published: an internal mirror for hosts without internet access."""
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    """Per download: connecting, and each wait for more bytes."""
+
+
 class Settings(BaseSettings):
     """Everything FaceRec can be told from the outside."""
 
@@ -334,6 +344,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     auth: AuthSettings = AuthSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    models: ModelSettings = ModelSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -371,6 +382,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Where the approximate index is saved."""
         return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        """Installed model packs (``registry/store.py``); beside the ONNX cache of dlib's."""
+        return self.data_dir / "models" / "registry"
 
     @property
     def backups_dir(self) -> Path:

@@ -7,7 +7,9 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 │   ├── ImageTooLarge          too many bytes or pixels (413)
 │   │   └── RequestTooLarge    the whole request body is over its limit (413)
 │   ├── ValidationFailed       malformed fields
-│   └── InvalidArchive         a gallery file that is corrupt or not ours (400)
+│   ├── InvalidArchive         a gallery file that is corrupt or not ours (400)
+│   ├── InvalidModel           a model file that is not ONNX or breaks its input contract (400)
+│   └── LicenceNotAccepted     a model pack whose licence the operator has not accepted (400)
 ├── FaceError                  the image is fine, its faces are not usable (422)
 │   ├── NoFace
 │   ├── MultipleFaces
@@ -16,13 +18,15 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 ├── NotFound                   an id that does not exist (404)
 ├── Conflict                   e.g. a duplicate external_id (409)
 │   ├── FaceMismatch           a photo clearly of someone else than the person (409)
-│   └── RiskyThreshold         a match threshold below the safe value, without force (409)
+│   ├── RiskyThreshold         a match threshold below the safe value, without force (409)
+│   └── ModelInUse             removing the model chosen with ``models use`` (409)
 ├── AccessError
 │   ├── Unauthenticated        no valid credential (401); DeviceRevoked for a revoked kiosk
 │   ├── Forbidden              not allowed (403)
 │   └── RateLimited            too many requests or failed logins (429, Retry-After)
 ├── Busy                       inference queue full, retry later (503)
 ├── NotReady                   models or database unavailable (503)
+├── DownloadFailed             a model download that failed or did not match its sha256 (502)
 ├── UnsafeSetup                a start-up the server refuses (auth off on an open address)
 └── BackupFailed               ``facerec backup``/``restore`` could not finish (never HTTP)
     ├── InvalidBackup          corrupt, tampered, foreign or of an unknown format version
@@ -77,6 +81,20 @@ class InvalidArchive(InputError):
     code = "invalid_archive"
 
 
+class InvalidModel(InputError):
+    """A model file that is not valid ONNX, or whose inputs and outputs do not match the
+    input contract it is installed with (``facerec models import``/``pull``)."""
+
+    code = "invalid_model"
+
+
+class LicenceNotAccepted(InputError):
+    """A model pack under a licence (e.g. non-commercial) that only the operator can
+    accept: ``--accept-licence`` / ``accept_licence=true`` says they did."""
+
+    code = "licence_not_accepted"
+
+
 class FaceError(FaceRecError):
     code = "face_error"
 
@@ -119,6 +137,12 @@ class RiskyThreshold(Conflict):
     code = "risky_threshold"
 
 
+class ModelInUse(Conflict):
+    """The model is the one chosen with ``models use``: choose another first."""
+
+    code = "model_in_use"
+
+
 class Busy(FaceRecError):
     code = "busy"
 
@@ -156,6 +180,13 @@ class RateLimited(AccessError):
 
 class NotReady(FaceRecError):
     code = "not_ready"
+
+
+class DownloadFailed(FaceRecError):
+    """A model download that could not finish (HTTP error, connection cut: a second pull
+    resumes) or whose bytes do not have the pinned sha256 (502)."""
+
+    code = "download_failed"
 
 
 class UnsafeSetup(FaceRecError):

@@ -32,6 +32,7 @@ STATUS: dict[type[errors.FaceRecError], int] = {
     errors.Forbidden: 403,
     errors.RateLimited: 429,
     errors.NotReady: 503,
+    errors.DownloadFailed: 502,
 }
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "image_too_large"}
 
