@@ -139,7 +139,6 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/models"): "admin",
     ("POST", "/api/v1/models/pull"): "admin",
     ("POST", "/api/v1/models/import"): "admin",
-    ("POST", "/api/v1/models/{name}/use"): "admin",
     ("DELETE", "/api/v1/models/{name}"): "admin",
     # gallery export/import (issue #13)
     ("GET", "/api/v1/gallery/export"): "admin",

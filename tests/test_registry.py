@@ -1,4 +1,4 @@
-"""The model registry's service: pull (local HTTP server), import, use, remove, audit.
+"""The model registry's service: pull (local HTTP server), import, remove, audit.
 
 Models are made here with ``onnx.helper`` (tests/model_files.py) and served from
 127.0.0.1 through a catalogue of the test's own (``Registry(catalogue=...)``), so these
@@ -30,7 +30,6 @@ from facerec.errors import (
     DownloadFailed,
     InvalidModel,
     LicenceNotAccepted,
-    ModelInUse,
     NotFound,
     ValidationFailed,
 )
@@ -312,7 +311,7 @@ def test_import_rejects_what_is_not_onnx(
     assert registry.store.list() == [] and not any(registry.store.root.glob(".tmp-*"))
 
 
-def test_use_records_the_choice_and_remove_refuses_the_chosen_model(
+def test_remove_deletes_an_installed_model_and_refuses_a_packaged_one(
     settings: Settings, db: Engine, files: dict[str, bytes], tmp_path: Path
 ) -> None:
     registry = _registry(settings, files, "http://127.0.0.1:9")
@@ -320,33 +319,18 @@ def test_use_records_the_choice_and_remove_refuses_the_chosen_model(
     actor = cli_actor()
     with Session(db) as session:
         _import(session, registry, rec, ImportOptions(family="arcface"))
-        with pytest.raises(NotFound):
-            service.use_model(session=session, registry=registry, name="nope", role=None,
-                              actor=actor, now=NOW)  # fmt: skip
-        with pytest.raises(ValidationFailed, match="recogniser, not a detector"):
-            service.use_model(session=session, registry=registry, name="rec", role="detector",
-                              actor=actor, now=NOW)  # fmt: skip
-        chosen = service.use_model(
-            session=session, registry=registry, name="rec", role=None, actor=actor, now=NOW
-        )
-        assert (chosen.recogniser, chosen.detector, chosen.active) == ("rec", None, False)
-        listing = service.list_models(session=session, registry=registry)
-        assert [m.selected for m in listing.models] == [True]
-        with pytest.raises(ModelInUse):
-            service.remove_model(session=session, registry=registry, name="rec", actor=actor,
-                                 now=NOW)  # fmt: skip
-        service.use_model(
-            session=session, registry=registry, name="dlib-resnet", role=None, actor=actor, now=NOW
-        )
+        assert [m.name for m in service.list_models(registry=registry).models] == ["rec"]
         with pytest.raises(ValidationFailed, match="packaged"):
             service.remove_model(session=session, registry=registry, name="dlib-resnet",
                                  actor=actor, now=NOW)  # fmt: skip
+        with pytest.raises(NotFound):
+            service.remove_model(session=session, registry=registry, name="nope", actor=actor,
+                                 now=NOW)  # fmt: skip
         service.remove_model(session=session, registry=registry, name="rec", actor=actor, now=NOW)
-        assert service.list_models(session=session, registry=registry).models == []
+        assert service.list_models(registry=registry).models == []
     entries = _audit(db)
-    assert [a for a, _, _ in entries] == ["import", "use", "use", "remove"]
+    assert [a for a, _, _ in entries] == ["import", "remove"]
     assert {who for _, who, _ in entries} == {actor.label}
-    assert entries[2][2]["before"] == "rec"
     assert not registry.store.path_of("rec").exists()
 
 

@@ -37,9 +37,7 @@ def admin(settings: Settings) -> Iterator[tuple[TestClient, str]]:
         yield client, insert_key(db_of(client), role="admin", name="ops")
 
 
-def test_the_api_imports_lists_chooses_and_removes(
-    admin: tuple[TestClient, str], tmp_path: Path
-) -> None:
+def test_the_api_imports_lists_and_removes(admin: tuple[TestClient, str], tmp_path: Path) -> None:
     client, key = admin
     body = recogniser(tmp_path / "net.onnx", dim=48).read_bytes()
     query: dict[str, str | int] = {
@@ -57,24 +55,17 @@ def test_the_api_imports_lists_chooses_and_removes(
     bad = client.post(f"{API}/import", params={"kind": "arcface", "size": 96}, content=body,
                       headers=bearer(key))  # fmt: skip
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_model")
-    chosen = client.post(f"{API}/net/use", json={"role": "recogniser"}, headers=bearer(key))
-    assert chosen.status_code == 200, chosen.text
-    assert (chosen.json()["recogniser"], chosen.json()["active"]) == ("net", False)
-    assert "not active yet" in chosen.json()["note"]
     listing = client.get(API, headers=bearer(key)).json()
-    assert [(m["name"], m["selected"]) for m in listing["models"]] == [("net", True)]
+    assert [m["name"] for m in listing["models"]] == ["net"]
+    assert {b["name"] for b in listing["builtin"]} == {"dlib-hog", "dlib-cnn", "dlib-resnet"}
     assert {p["name"] for p in listing["packs"]} >= {"yunet-2023mar", "buffalo_l"}
-    refused = client.delete(f"{API}/net", headers=bearer(key))
-    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "model_in_use")
-    assert client.post(f"{API}/dlib-resnet/use", headers=bearer(key)).status_code == 200
+    assert client.delete(f"{API}/dlib-resnet", headers=bearer(key)).status_code == 422
     assert client.delete(f"{API}/net", headers=bearer(key)).status_code == 204
     assert client.delete(f"{API}/net", headers=bearer(key)).status_code == 404
     with Session(db_of(client)) as session:
         rows = session.exec(select(AuditEntry).where(AuditEntry.entity == "model")).all()
     assert [(r.action, r.actor_kind, r.actor) for r in rows] == [
         ("import", "key", "key:ops"),
-        ("use", "key", "key:ops"),
-        ("use", "key", "key:ops"),
         ("remove", "key", "key:ops"),
     ]
 
@@ -113,16 +104,15 @@ def test_cli_pulls_yunet_from_a_mirror_and_reports_a_bad_download(
     assert "installed: yunet-2023mar (detector, yunet" in done.stdout
     listed = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
     assert "yunet-2023mar" in listed.stdout and "MIT" in listed.stdout
-    used = runner.invoke(app, ["models", "use", "yunet-2023mar", "--as", "detector"])
-    assert used.exit_code == 0 and "not active yet" in used.stderr.replace("\n", " ")
-    assert runner.invoke(app, ["models", "remove", "yunet-2023mar"]).exit_code == 1
+    assert runner.invoke(app, ["models", "remove", "yunet-2023mar"]).exit_code == 0
+    assert runner.invoke(app, ["models", "remove", "yunet-2023mar"]).exit_code == 1  # gone
     engine = make_engine(get_settings().db_url)
     try:
         with Session(engine) as session:
             actions = session.exec(select(AuditEntry.action, AuditEntry.actor)).all()
     finally:
         engine.dispose()
-    assert [a for a, _ in actions] == ["pull", "use"]
+    assert [a for a, _ in actions] == ["pull", "remove"]
     assert all(actor.startswith("system:cli:") for _, actor in actions)
 
 

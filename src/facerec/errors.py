@@ -18,8 +18,7 @@ FaceRecError                   base; ``code`` is stable, clients rely on it
 ├── NotFound                   an id that does not exist (404)
 ├── Conflict                   e.g. a duplicate external_id (409)
 │   ├── FaceMismatch           a photo clearly of someone else than the person (409)
-│   ├── RiskyThreshold         a match threshold below the safe value, without force (409)
-│   └── ModelInUse             removing the model chosen with ``models use`` (409)
+│   └── RiskyThreshold         a match threshold below the safe value, without force (409)
 ├── AccessError
 │   ├── Unauthenticated        no valid credential (401); DeviceRevoked for a revoked kiosk
 │   ├── Forbidden              not allowed (403)
@@ -135,12 +134,6 @@ class RiskyThreshold(Conflict):
     floor) needs an admin's explicit ``force``; details say the FAR it would mean."""
 
     code = "risky_threshold"
-
-
-class ModelInUse(Conflict):
-    """The model is the one chosen with ``models use``: choose another first."""
-
-    code = "model_in_use"
 
 
 class Busy(FaceRecError):

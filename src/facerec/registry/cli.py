@@ -28,9 +28,9 @@ from facerec.cli_support import cli_clock, cli_session, fail, stderr
 from facerec.config import get_settings
 from facerec.errors import FaceRecError
 from facerec.registry import service
-from facerec.registry.contract import Family, Kind
+from facerec.registry.contract import Family
 from facerec.registry.service import ImportOptions, Registry
-from facerec.registry.shapes import ENGINE_NOTE, InstallResult
+from facerec.registry.shapes import InstallResult
 
 models_app = typer.Typer(
     help="Face models: list, pull a known pack, import a file, choose, remove. "
@@ -46,12 +46,11 @@ def _registry() -> Registry:
 
 @models_app.command("list")
 def models_list() -> None:
-    """Installed and packaged models (the chosen ones marked), then the known packs."""
-    with cli_session() as session:
-        listing = service.list_models(session=session, registry=_registry())
-    table = Table("name", "kind", "family", "embedding", "licence", "source", "chosen")
+    """Installed and packaged models, then the known packs."""
+    listing = service.list_models(registry=_registry())
+    table = Table("name", "kind", "family", "embedding", "licence", "source")
     for b in listing.builtin:
-        table.add_row(b.name, b.kind, "dlib", "", "packaged", "", "yes" if b.selected else "")
+        table.add_row(b.name, b.kind, "dlib", "", "packaged", "")
     for m in listing.models:
         table.add_row(
             escape(m.name),
@@ -60,7 +59,6 @@ def models_list() -> None:
             str(m.contract.embedding_size or ""),
             escape(m.licence),
             escape(m.source),
-            "yes" if m.selected else "",
         )
     console.print(table)
     packs = Table("pack", "installed", "licence", "size", "what")
@@ -69,8 +67,6 @@ def models_list() -> None:
         licence = p.licence + (" (--accept-licence)" if p.accept_licence else "")
         packs.add_row(p.name, "yes" if p.installed else "", escape(licence), size, escape(p.title))
     console.print(packs)
-    if listing.selection.detector or listing.selection.recogniser:
-        console.print(escape(ENGINE_NOTE))
 
 
 @models_app.command("pull")
@@ -156,38 +152,9 @@ def models_import(
     _report(result)
 
 
-@models_app.command("use")
-def models_use(
-    ctx: typer.Context,
-    name: str,
-    role: Annotated[
-        Kind | None, typer.Option("--as", help="Check it is this kind: detector|recogniser")
-    ] = None,
-) -> None:
-    """Record NAME as the chosen model of its kind. NOT ACTIVE YET: the running engine
-    stays as the settings say until engine switching (issue #14 items 2-3) is built."""
-    with cli_session() as session:
-        try:
-            chosen = service.use_model(
-                session=session,
-                registry=_registry(),
-                name=name,
-                role=role,
-                actor=cli_actor(),
-                now=cli_clock(ctx)(),
-            )
-        except FaceRecError as exc:
-            fail(exc)
-    console.print(
-        f"recorded: detector {chosen.detector or '(settings)'}, "
-        f"recogniser {chosen.recogniser or '(settings)'}"
-    )
-    stderr.print(f"[yellow]note[/yellow] {escape(ENGINE_NOTE)}")
-
-
 @models_app.command("remove")
 def models_remove(ctx: typer.Context, name: str) -> None:
-    """Delete an installed model (refused for the chosen one)."""
+    """Delete an installed model."""
     with cli_session() as session:
         try:
             service.remove_model(

@@ -22,19 +22,17 @@ from facerec.audit import record
 from facerec.auth.principal import Principal
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
-from facerec.errors import InvalidModel, LicenceNotAccepted, ModelInUse, NotFound, ValidationFailed
+from facerec.errors import InvalidModel, LicenceNotAccepted, NotFound, ValidationFailed
 from facerec.registry.catalogue import CATALOGUE, Catalogue, KnownPack, PackModel, pack_by_hash
 from facerec.registry.contract import Family, InputContract, Kind, default_contract
 from facerec.registry.download import Progress, fetch
 from facerec.registry.probe import probe
-from facerec.registry.selection import BUILTIN, read_selection, write_selection
 from facerec.registry.shapes import (
     BuiltinPublic,
     InstallResult,
     ModelList,
     ModelPublic,
     PackPublic,
-    Selection,
 )
 from facerec.registry.store import ModelManifest, ModelStore, check_name, sha256_file
 
@@ -57,6 +55,14 @@ class Registry:
         )
 
 
+BUILTIN: dict[str, tuple[Kind, str]] = {
+    "dlib-hog": ("detector", "dlib's HOG detector (packaged; with the CNN as fallback)"),
+    "dlib-cnn": ("detector", "dlib's MMOD CNN detector (packaged)"),
+    "dlib-resnet": ("recogniser", "dlib's ResNet descriptor, 128-d (packaged)"),
+}
+"""The models that come inside ``face_recognition_models``: always there, never removed."""
+
+
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
     """The contract of a file that is not a known one (``--kind arcface --size 112 ...``);
@@ -72,18 +78,13 @@ class ImportOptions:
     licence: str = "unknown (imported by the operator)"
 
 
-def list_models(*, session: Session, registry: Registry) -> ModelList:
-    chosen = read_selection(session)
+def list_models(*, registry: Registry) -> ModelList:
     installed = registry.store.list()
     names = {m.name for m in installed}
     return ModelList(
-        models=[_public(m, chosen) for m in installed],
-        builtin=[
-            BuiltinPublic(name=n, kind=k, description=d, selected=chosen[k] == n)
-            for n, (k, d) in BUILTIN.items()
-        ],
+        models=[_public(m) for m in installed],
+        builtin=[BuiltinPublic(name=n, kind=k, description=d) for n, (k, d) in BUILTIN.items()],
         packs=[_pack_public(p, registry, names) for p in registry.catalogue.values()],
-        selection=Selection(**chosen),
     )
 
 
@@ -104,7 +105,7 @@ def pull_pack(
         raise NotFound(f"no known pack {name!r} (known: {known})", resource="pack", name=name)
     _check_licence(pack, accept_licence)
     if all(registry.store.find(m.name) for m in pack.models):
-        return _result(session, registry, pack.models, [])
+        return _result(registry, pack.models, [])
     url = pack.url_from(registry.mirror_url)
     part = registry.store.downloads / f"{pack.filename}.part"
     fetch(url, part, sha256=pack.sha256, timeout=registry.timeout, progress=progress)
@@ -170,52 +171,17 @@ def import_model(
         now=now,
     )
     _audit(session, "import", [manifest], actor=actor, now=now, registry=registry)
-    return _result(session, registry, (model,), [manifest.name])
-
-
-def use_model(
-    *,
-    session: Session,
-    registry: Registry,
-    name: str,
-    role: Kind | None,
-    actor: Principal,
-    now: datetime,
-) -> Selection:
-    """Record ``name`` as the chosen model of its kind (not active yet: ``ENGINE_NOTE``)."""
-    lock_for_write(session)
-    kind = BUILTIN[name][0] if name in BUILTIN else registry.store.get(name).kind
-    if role is not None and role != kind:
-        raise ValidationFailed(
-            f"{name} is a {kind}, not a {role}", field="role", kind=kind, role=role
-        )
-    before = read_selection(session)
-    chosen = write_selection(session, kind, name)
-    record(
-        session,
-        actor=actor,
-        action="use",
-        entity="model",
-        details={"name": name, "role": kind, "before": before[kind], "active": False},
-        time=now,
-    )
-    session.commit()
-    return Selection(**chosen)
+    return _result(registry, (model,), [manifest.name])
 
 
 def remove_model(
     *, session: Session, registry: Registry, name: str, actor: Principal, now: datetime
 ) -> None:
-    """Delete an installed model; refused for a packaged one or the one chosen."""
+    """Delete an installed model; refused for a packaged one."""
     if name in BUILTIN:
         raise ValidationFailed(f"{name} is packaged with FaceRec and cannot be removed")
     lock_for_write(session)
     manifest = registry.store.get(name)
-    if read_selection(session)[manifest.kind] == name:
-        raise ModelInUse(
-            f"{name} is the chosen {manifest.kind}: choose another first (facerec models use)",
-            name=name,
-        )
     registry.store.remove(name)
     record(
         session,
@@ -269,7 +235,7 @@ def _install_pack(
                     )
                 )
     _audit(session, action, installed, actor=actor, now=now, registry=registry)
-    return _result(session, registry, pack.models, [m.name for m in installed])
+    return _result(registry, pack.models, [m.name for m in installed])
 
 
 @contextmanager
@@ -363,11 +329,10 @@ def _audit(
 
 
 def _result(
-    session: Session, registry: Registry, models: tuple[PackModel, ...], installed: list[str]
+    registry: Registry, models: tuple[PackModel, ...], installed: list[str]
 ) -> InstallResult:
-    chosen = read_selection(session)
     return InstallResult(
-        models=[_public(registry.store.get(m.name), chosen) for m in models],
+        models=[_public(registry.store.get(m.name)) for m in models],
         installed=installed,
     )
 
@@ -397,12 +362,8 @@ def _import_name(filename: str, options: ImportOptions) -> str:
     return check_name(cleaned[:64] or "model")
 
 
-def _public(m: ModelManifest, chosen: dict[Kind, str | None]) -> ModelPublic:
-    return ModelPublic(
-        **m.model_dump(exclude={"format", "input_shape"}),
-        family=m.contract.family,
-        selected=chosen[m.kind] == m.name,
-    )
+def _public(m: ModelManifest) -> ModelPublic:
+    return ModelPublic(**m.model_dump(exclude={"format", "input_shape"}), family=m.contract.family)
 
 
 def _pack_public(pack: KnownPack, registry: Registry, installed: set[str]) -> PackPublic:

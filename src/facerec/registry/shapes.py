@@ -8,13 +8,6 @@ from pydantic import BaseModel, Field
 
 from facerec.registry.contract import Family, InputContract, Kind
 
-ENGINE_NOTE = (
-    "The choice is recorded (every worker reads it, and `remove` refuses the chosen "
-    "models) but not active yet: the running engine is still the one the settings name "
-    "(FACEREC_ENGINE, FACEREC_DETECTOR__MODEL). Switching engines and re-embedding the "
-    "gallery come with issue #14 items 2-3."
-)
-
 
 class ModelPublic(BaseModel):
     name: str
@@ -31,7 +24,6 @@ class ModelPublic(BaseModel):
     threshold_source: str
     installed_at: datetime
     installed_by: str
-    selected: bool
 
 
 class BuiltinPublic(BaseModel):
@@ -40,7 +32,6 @@ class BuiltinPublic(BaseModel):
     name: str
     kind: Kind
     description: str
-    selected: bool
 
 
 class PackPublic(BaseModel):
@@ -59,21 +50,10 @@ class PackPublic(BaseModel):
     installed: bool
 
 
-class Selection(BaseModel):
-    """The models chosen with ``models use`` (None: the settings' default)."""
-
-    detector: str | None
-    recogniser: str | None
-    active: bool = False
-    """Always false for now: see ``note``."""
-    note: str = ENGINE_NOTE
-
-
 class ModelList(BaseModel):
     models: list[ModelPublic]
     builtin: list[BuiltinPublic]
     packs: list[PackPublic]
-    selection: Selection
 
 
 class InstallResult(BaseModel):
@@ -87,10 +67,4 @@ class PullRequest(BaseModel):
     pack: str = Field(max_length=64, description="A known pack (GET /models lists them)")
     accept_licence: bool = Field(
         False, description="The operator accepts the pack's licence (needed for some)"
-    )
-
-
-class UseRequest(BaseModel):
-    role: Kind | None = Field(
-        None, description="Check that the model is of this kind (default: its own kind)"
     )

@@ -7,8 +7,9 @@ licence is the operator's to accept, and the models in use decide who is recogni
 the CLI, with its progress bar, suits it better). ``POST /models/import`` takes the
 file as the raw request body (``application/octet-stream``), streamed to disk; the
 request body limit (``upload.max_request_bytes``) applies, so larger files are imported
-with ``facerec models import``. ``use`` records the choice; it is not active yet
-(``Selection.note``).
+with ``facerec models import``.
+Choosing the models the engine runs (``models use``, with the re-embedding it needs) is
+not built yet (issue #14 items 2-3): the engine is the one the settings name.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import uuid
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from facerec.api.deps import SessionDep, StateDep
@@ -28,7 +29,7 @@ from facerec.auth.permissions import Permission
 from facerec.registry import service
 from facerec.registry.contract import Family
 from facerec.registry.service import ImportOptions, Registry
-from facerec.registry.shapes import InstallResult, ModelList, PullRequest, Selection, UseRequest
+from facerec.registry.shapes import InstallResult, ModelList, PullRequest
 from facerec.registry.store import NAME_PATTERN
 
 ADMIN = [require(Permission.ADMIN)]
@@ -37,9 +38,9 @@ ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="An installed 
 
 
 @router.get("", response_model=ModelList, dependencies=ADMIN)
-def get_models(session: SessionDep, state: StateDep) -> ModelList:
-    """Installed and packaged models (which are chosen), and the known packs."""
-    return service.list_models(session=session, registry=Registry.from_settings(state.settings))
+def get_models(state: StateDep) -> ModelList:
+    """Installed and packaged models and the known packs."""
+    return service.list_models(registry=Registry.from_settings(state.settings))
 
 
 @router.post(
@@ -119,29 +120,6 @@ async def post_import(
         )
     finally:
         await run_in_threadpool(part.unlink, missing_ok=True)
-
-
-@router.post(
-    "/{name}/use",
-    response_model=Selection,
-    summary="Record the chosen model of its kind (not active yet: see the answer's note)",
-    dependencies=ADMIN,
-)
-def post_use(
-    session: SessionDep,
-    state: StateDep,
-    name: ModelName,
-    principal: CurrentPrincipal,
-    use: Annotated[UseRequest | None, Body()] = None,
-) -> Selection:
-    return service.use_model(
-        session=session,
-        registry=Registry.from_settings(state.settings),
-        name=name,
-        role=use.role if use else None,
-        actor=principal,
-        now=state.clock(),
-    )
 
 
 @router.delete("/{name}", status_code=204, dependencies=ADMIN)
