@@ -3,11 +3,11 @@
 A saved approximate index keeps every face's exact vector in ``vectors.npy`` (512 MB at
 a million 128-d faces), from which each search scores its few hundred candidates again.
 Memory-mapped, the file's pages stay mapped in every worker once read, and candidates
-fall all over it: within a few thousand searches a worker maps nearly all of it, and its
+fall all over it: within a few hundred searches a worker maps nearly all of it, and its
 RSS counts all of it (over 1 GB per worker at 1M faces with ``bench/scale.py``; a
-``MADV_RANDOM`` hint only slows that down, see the README). Read with ``pread``, the
+``MADV_RANDOM`` hint did not change that, see the README). Read with ``pread``, the
 pages live once in the host's page cache, shared by every worker and in none's RSS; a
-row costs a system call (~2 us) and adjacent rows share one.
+row costs a system call (a few microseconds) and adjacent rows share one.
 """
 
 from __future__ import annotations
