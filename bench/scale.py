@@ -1,7 +1,7 @@
 """How big can it get: the vector index at 10k, 100k and 1M faces, per backend.
 
     python bench/scale.py [--sizes 10k,100k,1m] [--queries 1000] [--backends faiss-exact,...]
-                          [--milvus-max 100k] [--no-server] [--photos 300]
+                          [--milvus-max 100k] [--no-server] [--photos 300] [--nprobe N]
 
 Gallery. LFW-dev people are the real identities: their descriptors (cached by
 ``bench/lfw_threshold.py`` in ``data/bench/lfw_dev_<detector>_<tta>.npz``, computed
@@ -71,7 +71,6 @@ import scale_server  # type: ignore[import-not-found]
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bench"
 APPLY = 10_000
-NPROBE = FaissSettings().nprobe
 
 
 class Backend(Protocol):
@@ -144,8 +143,8 @@ class FaissApproximate(_InProcess):
 
     name = "faiss-approx"
 
-    def __init__(self, dim: int) -> None:
-        self.index = ScaledFaissIndex(dim, approximate_above=1, nprobe=NPROBE)
+    def __init__(self, dim: int, nprobe: int) -> None:
+        self.index = ScaledFaissIndex(dim, approximate_above=1, nprobe=nprobe)
 
     def build(
         self, faces: NDArray[np.int64], people: NDArray[np.int64], vectors: NDArray[np.float32]
@@ -201,11 +200,12 @@ class Milvus:
         self._tmp.cleanup()
 
 
-BACKENDS: dict[str, Callable[[int], Backend]] = {
-    "faiss-exact": FaissExact,
+BACKENDS: dict[str, Callable[[int, int], Backend]] = {
+    "faiss-exact": lambda dim, nprobe: FaissExact(dim),
     "faiss-approx": FaissApproximate,
-    "milvus": Milvus,
+    "milvus": lambda dim, nprobe: Milvus(dim),
 }
+"""Each backend made for a dimension and an IVF ``nprobe`` (used by the approximate one)."""
 PER_WORKER = {"faiss-exact", "faiss-approx"}
 """Backends that each server worker loads (the others are shared by every worker)."""
 
@@ -353,13 +353,13 @@ def latency(backend: Backend, probes: NDArray[np.float32], threads: int) -> tupl
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, float]:
+def workers(name: str, directory: Path, probes: Path, count: int, nprobe: int) -> dict[str, float]:
     """Start ``count`` worker processes on what was saved; load time, and memory once
     loaded and after every probe, each."""
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", name, str(directory), str(probes)],
+            [sys.executable, __file__, "--worker", name, str(directory), str(probes), str(nprobe)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -392,10 +392,10 @@ def workers(name: str, directory: Path, probes: Path, count: int) -> dict[str, f
     }
 
 
-def worker(name: str, directory: Path, probes: Path) -> None:
+def worker(name: str, directory: Path, probes: Path, nprobe: int) -> None:
     """A worker process: load, answer one search (ready), then, when told, every probe."""
     queries = np.load(probes)
-    backend = BACKENDS[name](queries.shape[1])
+    backend = BACKENDS[name](queries.shape[1], nprobe)
     backend.load(directory)
     backend.search(queries[:1], 5)
     print("ready", flush=True)
@@ -437,7 +437,7 @@ def run(
     for name in names:
         if name == "milvus" and size > _parse_size(args.milvus_max):
             continue
-        backend = BACKENDS[name](g.vectors.shape[1])
+        backend = BACKENDS[name](g.vectors.shape[1], args.nprobe)
         start = time.perf_counter()
         backend.build(g.faces, g.people, g.vectors)
         built = time.perf_counter() - start
@@ -451,7 +451,7 @@ def run(
         )
         if name in PER_WORKER:
             line += per_worker(
-                name, backend, g, work, probe_file, server=not args.no_server, photos=args.photos
+                name, backend, g, work, probe_file, args=args, server=not args.no_server
             )
         start = time.perf_counter()
         backend.apply(*g.new)
@@ -470,8 +470,8 @@ def per_worker(
     work: Path,
     probe_file: Path,
     *,
+    args: argparse.Namespace,
     server: bool,
-    photos: int,
 ) -> str:
     """The figures of an index that every worker holds: a real server's start, and the
     memory of index workers that answered every probe."""
@@ -480,13 +480,14 @@ def per_worker(
     text = ""
     if server:
         approx = backend.index.approximate if isinstance(backend, FaissApproximate) else None
-        bodies = scale_server.photos(photos)
+        bodies = scale_server.photos(args.photos)
         started = scale_server.serve_ready(
             approximate=approx.base if approx is not None else None,
             faces=g.faces,
             people=g.people,
             vectors=g.vectors,
             bodies=bodies,
+            nprobe=args.nprobe,
         )
         text += (
             f"\n{'':18s}server (db seeded in {started['seed_s']:.0f} s): ready "
@@ -500,7 +501,8 @@ def per_worker(
                 f"1w {started['rss_after_1w']:5.0f}/{started['pss_after_1w']:5.0f} MiB  "
                 f"2w {started['rss_after_2w']:5.0f}/{started['pss_after_2w']:5.0f} MiB each"
             )
-    one, two = workers(name, saved, probe_file, 1), workers(name, saved, probe_file, 2)
+    one = workers(name, saved, probe_file, 1, args.nprobe)
+    two = workers(name, saved, probe_file, 2, args.nprobe)
     return text + (
         f"\n{'':18s}index worker (loaded in {one['ready_s']:.1f} s, RSS {one['rss_loaded']:.0f}"
         f" MiB) after {len(g.probes)} searches: RSS/PSS "
@@ -521,7 +523,7 @@ def _parse_size(text: str) -> int:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+        worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]))
         return 0
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -534,13 +536,19 @@ def main() -> int:
     parser.add_argument(
         "--photos", type=int, default=300, help="LFW-dev photos each real server recognises"
     )
+    parser.add_argument(
+        "--nprobe",
+        type=int,
+        default=FaissSettings().nprobe,
+        help="IVF lists of faces searched (approximate index; default: FACEREC_FAISS__NPROBE's)",
+    )
     args = parser.parse_args()
     real = real_descriptors()
     if real is None:
         print("skipped: no LFW-dev descriptors and no ../shared/data/lfw-dev")
         return 0
     synthetic = Synthetic(real)
-    print(f"cores {os.cpu_count()}; nprobe {NPROBE}; {args.queries} probes (half strangers)")
+    print(f"cores {os.cpu_count()}; nprobe {args.nprobe}; {args.queries} probes (half strangers)")
     cosine_check(real, synthetic)
     names = args.backends.split(",")
     for size in (_parse_size(s) for s in args.sizes.split(",")):

@@ -222,6 +222,7 @@ def serve_ready(
     people: NDArray[np.int64],
     vectors: NDArray[np.float32],
     bodies: Sequence[bytes] = (),
+    nprobe: int,
 ) -> dict[str, float]:
     """Seed a data dir, save ``approximate`` (if given) and time 1 and 2 workers; their
     memory at ready and after recognising ``bodies``."""
@@ -234,7 +235,10 @@ def serve_ready(
             name = SavedIndexes(data / "index").save(
                 approximate, generation=GENERATION, model=model
             )
-            env = {"FACEREC_FAISS__APPROXIMATE_ABOVE": str(max(1, len(faces) // 2))}
+            env = {
+                "FACEREC_FAISS__APPROXIMATE_ABOVE": str(max(1, len(faces) // 2)),
+                "FACEREC_FAISS__NPROBE": str(nprobe),
+            }
         one, two = serve(data, 1, env, bodies), serve(data, 2, env, bodies)
         if approximate is not None:  # every worker served from the saved index
             for workers in (1, 2):

@@ -43,8 +43,8 @@ APPROXIMATE_ABOVE = 50
 """The "faiss-approx" backend's size: every gallery here is past it, so the index is the
 IVF base with its overlay (tombstones, a delta, recomputed centroids). Its answers must be
 the same, not merely close: an IVF over n <= 400 faces has at most n // 39 <= 10 lists
-(``frozen.lists_for``) and the default ``nprobe`` (128) reads them all; what differs from
-exact search is only the machinery, which is what is under test."""
+(``frozen.lists_for``) and the default ``nprobe`` (384; 64 for the centroids) reads them
+all; what differs from exact search is only the machinery, which is what is under test."""
 
 BACKENDS: dict[str, Backend] = {
     "faiss": lambda _tmp, dim: FaissIndex(dim),

@@ -186,11 +186,12 @@ class FaissSettings(BaseModel):
     approximate_above: int = Field(100_000, ge=1)
     """Faces searched exactly up to this many; past it, an IVF (``index/approx.py``).
     Exact top-5 on one core (``bench/scale.py``): p99 3 ms at 100k, 9 ms at 200k."""
-    nprobe: int = Field(256, ge=1, le=65_536)
+    nprobe: int = Field(384, ge=1, le=65_536)
     """IVF lists of faces looked at per search (more: slower, closer to exact); the
-    centroids' IVF is read in half as many. Recall@1 against exact search
-    (``bench/scale.py``, half of the probes strangers): 0.997 at 100k faces (632 lists)
-    with 128, 1 with 256; at 1M (2000 lists) 0.957 with 128, 0.988 with 256 (``bench/scale.py``)."""
+    centroids' IVF is read in a sixth as many. Recall@1 against exact search
+    (``bench/scale.py``, 1000 probes, half of them strangers): 0.997 at 100k faces (632
+    lists) with 128, 1 with 256; at 1M (2000 lists) 0.957 with 128, 0.988 with 256,
+    0.992 with 320, 0.993 with 352, 0.995 with 384, 0.999 with 512 (``--nprobe``)."""
     save: bool = True
     """Save the approximate index under ``<data_dir>/index`` so a start loads it."""
     save_after_changes: int = Field(10_000, ge=1)

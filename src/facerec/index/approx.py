@@ -39,10 +39,11 @@ class ApproxIndex:
         """The change-log generation of a base loaded from a saved index (-1: built here)."""
         self._lock = threading.RLock()
         self._faces = Layer(dim, base.faces, nprobe=nprobe, exact=base.vectors_of)
-        # Half as many centroid lists: a centroid IVF has about a third of the faces'
-        # lists, and at 1M faces nprobe 512 of its 706 lists found the same people as 128
-        # (bench/scale.py gallery) while a wider face search found more.
-        self._centroids = Layer(dim, base.centroids, nprobe=max(1, nprobe // 2))
+        # A sixth as many centroid lists: a centroid IVF has about a third of the faces'
+        # lists, and at 1M faces (bench/scale.py gallery, 384 face lists) 64, 128 or 192
+        # of its 713 lists gave the same recall@1 (0.995) and took less time, while
+        # wider face searches found more.
+        self._centroids = Layer(dim, base.centroids, nprobe=max(1, nprobe // 6))
         self._new: dict[int, tuple[int, NDArray[np.float32]]] = {}
         """Faces added after the base: face id -> (person id, vector)."""
         self._people: dict[int, set[int]] = {}
@@ -76,7 +77,8 @@ class ApproxIndex:
     def _vector(self, face_id: int) -> NDArray[np.float32]:
         if face_id in self._new:
             return self._new[face_id][1]
-        return np.asarray(self.base.vectors[self._row(face_id)])
+        row: NDArray[np.float32] = self.base.vectors_at(np.asarray([self._row(face_id)]))[0]
+        return row
 
     def _faces_of(self, person_id: int) -> list[int]:
         """A person's faces, in face id order."""
@@ -92,13 +94,13 @@ class ApproxIndex:
     def _centroid(self, person_id: int) -> NDArray[np.float32]:
         if person_id in self._people:
             return self._centroid_of[person_id]
-        return centroid(np.asarray(self.base.vectors[self.base.rows_of(person_id)]))
+        return centroid(self.base.vectors_at(self.base.rows_of(person_id)))
 
     def entries(self) -> IndexEntries:
         with self._lock:
             keep = ~np.isin(self.base.face_ids, np.fromiter(self._faces.dead, np.int64))
             new = sorted(self._new)
-            vectors = [np.asarray(self.base.vectors)[keep]]
+            vectors = [self.base.vectors_at(np.flatnonzero(keep))]
             vectors += [np.stack([self._new[f][1] for f in new])] if new else []
             return IndexEntries(
                 np.concatenate([self.base.face_ids[keep], np.asarray(new, dtype=np.int64)]),

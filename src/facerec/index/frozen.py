@@ -1,9 +1,10 @@
 """The read-only base of an approximate index: faces in an IVF, centroids beside them.
 
 A :class:`Frozen` never changes once made. It is either built in memory from the faces
-(a full rebuild) or loaded from a saved index (``index/saved.py``), where its arrays
-and FAISS files are memory-mapped, so every worker of a host shares one copy in the
-page cache. Changes made after it live in the overlay of
+(a full rebuild) or loaded from a saved index (``index/saved.py``), where its id arrays
+and FAISS files are memory-mapped and its vectors read a row at a time
+(:class:`~facerec.index.vector_file.VectorFile`), so every worker of a host shares one
+copy in the page cache. Changes made after it live in the overlay of
 :class:`~facerec.index.approx.ApproxIndex`.
 
 Why IVF and not HNSW: faces are deleted and replaced, and an IVF both answers a search
@@ -14,10 +15,10 @@ read into every worker's memory. The faces' IVF stores 8-bit scalar-quantised ve
 million 128-d faces), so its scores are only near; every face it returns is scored again
 exactly from ``vectors`` (:class:`~facerec.index.layer.Layer`), so the similarities
 returned are exact cosines and only *which* faces are looked at is approximate
-(``nprobe`` of ``nlist`` lists). IVF-Flat lists held a second full copy of the vectors:
-a worker that had searched a while mapped both, over 1 GB RSS at a million faces
-(``bench/scale.py``). The centroids' IVF stays flat (fewer rows, scores read as they
-are).
+(``nprobe`` of ``nlist`` lists). IVF-Flat lists held a second full copy of the vectors,
+and memory-mapped vectors end up all mapped by a worker that searched a while: over
+1 GB RSS at a million faces (``bench/scale.py``); read with ``pread`` they stay in the
+page cache only. The centroids' IVF stays flat (fewer rows, scores read as they are).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facerec.index.base import centroid
+from facerec.index.vector_file import VectorFile
 
 TRAIN_PER_LIST = 50
 """Training points per IVF list (a seeded sample of the faces)."""
@@ -80,7 +82,8 @@ class Frozen:
 
     face_ids: NDArray[np.int64]
     person_ids: NDArray[np.int64]
-    vectors: NDArray[np.float32]
+    vectors: NDArray[np.float32] | VectorFile
+    """In memory when built here; a saved index's file, read row by row."""
     faces: faiss.Index
     centroids: faiss.Index
     people: NDArray[np.int64] = field(init=False)
@@ -104,10 +107,19 @@ class Frozen:
         i = int(np.searchsorted(self.face_ids, face_id))
         return i if i < len(self.face_ids) and int(self.face_ids[i]) == face_id else None
 
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def vectors_at(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        """The vectors of ``rows``, one row each."""
+        if isinstance(self.vectors, VectorFile):
+            return self.vectors.take(rows)
+        return np.asarray(self.vectors[rows], dtype=np.float32)
+
     def vectors_of(self, face_ids: NDArray[np.int64]) -> NDArray[np.float32]:
         """The stored vectors of faces that are here, one row each."""
-        rows = np.searchsorted(self.face_ids, face_ids)
-        return np.asarray(self.vectors[rows], dtype=np.float32)
+        return self.vectors_at(np.searchsorted(self.face_ids, face_ids))
 
     def rows_of(self, person_id: int) -> NDArray[np.int64]:
         """The rows of a person's faces, in face id order."""

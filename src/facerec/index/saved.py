@@ -11,8 +11,9 @@ named in ``current`` (temp file + ``os.replace``), so a reader sees a whole one 
 previous one. The manifest stamps the change-log generation it reflects, the model id,
 the dimension and every file's size (and the SHA-256 of the id files): a torn, foreign
 or unreadable one is ignored (``load`` answers None) and the caller rebuilds. Loading
-memory-maps the arrays (``np.load(mmap_mode="r")``) and the IVF lists
-(``faiss.IO_FLAG_MMAP``), so the workers of a host share one copy in the page cache.
+memory-maps the id arrays (``np.load(mmap_mode="r")``) and the IVF lists
+(``faiss.IO_FLAG_MMAP``) and opens the vectors to be read a row at a time
+(``index/vector_file.py``), so the workers of a host share one copy in the page cache.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from numpy.typing import NDArray
 
 from facerec.index.frozen import Frozen
+from facerec.index.vector_file import VectorFile
 
 log = logging.getLogger(__name__)
 FORMAT = 1
-ARRAYS = ("face_ids", "person_ids", "vectors")
+IDS = ("face_ids", "person_ids")
 HASHED = ("face_ids.npy", "person_ids.npy")
 
 
@@ -62,8 +65,14 @@ class SavedIndexes:
         tmp = self.dir / f"tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        for name in ARRAYS:
-            np.save(tmp / f"{name}.npy", getattr(base, name))
+        vectors = base.vectors
+        arrays: dict[str, NDArray[np.int64] | NDArray[np.float32]] = {
+            "face_ids": base.face_ids,
+            "person_ids": base.person_ids,
+            "vectors": vectors.whole() if isinstance(vectors, VectorFile) else vectors,
+        }
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array)
         faiss.write_index(base.faces, str(tmp / "faces.faiss"))
         faiss.write_index(base.centroids, str(tmp / "centroids.faiss"))
         files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
@@ -71,7 +80,7 @@ class SavedIndexes:
             "format": FORMAT,
             "generation": generation,
             "model": model,
-            "dim": int(base.vectors.shape[1]),
+            "dim": base.dim,
             "count": base.count,
             "files": files,
             "sha256": {name: _sha256(tmp / name) for name in HASHED},
@@ -119,15 +128,16 @@ class SavedIndexes:
         for file, digest in manifest["sha256"].items():
             if _sha256(path / file) != digest:
                 raise ValueError(f"{file} does not match its checksum")
-        arrays = {n: np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS}
+        ids = {n: np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in IDS}
+        vectors = VectorFile(path / "vectors.npy")
         faces = faiss.read_index(str(path / "faces.faiss"), faiss.IO_FLAG_MMAP)
         centroids = faiss.read_index(str(path / "centroids.faiss"), _centroid_flags(path))
         count = manifest["count"]
-        if not (len(arrays["face_ids"]) == faces.ntotal == count):
+        if not (len(ids["face_ids"]) == faces.ntotal == count):
             raise ValueError(f"holds {faces.ntotal} faces, not {count}")
-        if arrays["vectors"].shape != (count, dim):
-            raise ValueError(f"vectors of shape {arrays['vectors'].shape}")
-        base = Frozen(arrays["face_ids"], arrays["person_ids"], arrays["vectors"], faces, centroids)
+        if vectors.shape != (count, dim):
+            raise ValueError(f"vectors of shape {vectors.shape}")
+        base = Frozen(ids["face_ids"], ids["person_ids"], vectors, faces, centroids)
         return base, int(manifest["generation"])
 
 
