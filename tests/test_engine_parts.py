@@ -269,3 +269,26 @@ def test_hog_and_an_arcface_recogniser_answer_with_its_model_id_and_threshold(
     vector = np.asarray(embedded.json()["faces"][0]["embedding"])
     assert vector.shape == (32,)
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_measured_threshold_goes_into_the_manifest_and_the_engine(
+    settings: Settings, tmp_path: Path
+) -> None:
+    contract = default_contract("arcface").model_copy(update={"embedding_size": 64})
+    install(settings, "tiny", recogniser(tmp_path / "r.onnx"), contract)
+    store = ModelStore(settings.models_dir)
+    store.set_threshold("tiny", 0.512345, "measured here")
+    assert (store.get("tiny").default_threshold, store.get("tiny").threshold_source) == (
+        0.5123,
+        "measured here",
+    )
+    engine = build_engine(Settings(**{**settings.model_dump(), "recogniser": {"model": "tiny"}}))
+    assert getattr(engine, "default_threshold", None) == 0.5123
+
+
+def test_the_doctor_says_which_model_is_missing(settings: Settings) -> None:
+    from facerec.doctor.service import doctor_for
+
+    missing = Settings(**{**settings.model_dump(), "detector": {"model": "yunet-2023mar"}})
+    with pytest.raises(NotReady, match="FACEREC_DETECTOR__MODEL=yunet-2023mar: no such detector"):
+        doctor_for(missing)
