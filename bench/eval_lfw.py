@@ -117,7 +117,8 @@ def _embed(
     kind: str, paths: list[str], jobs: int, parts: dict[str, Any] | None = None
 ) -> dict[str, Array]:
     parts = parts or {}
-    tag = "" if kind == "stock" or not parts else "_" + "_".join(str(v) for v in parts.values())
+    named = [str(v) for k, v in parts.items() if k != "data_dir"]
+    tag = "" if kind == "stock" or not parts else "_" + "_".join(named)
     cache = OUT / f"eval_lfw_{kind}{tag}.npz"
     if cache.is_file():
         stored = np.load(cache)

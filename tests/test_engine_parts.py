@@ -27,7 +27,7 @@ from facerec.inference.augment import MirrorAveraged
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
 from facerec.inference.engines import build_engine, with_model_threshold
 from facerec.inference.face_chips import MEAN_FACE_5
-from facerec.inference.parts import ArcFacePoints, DlibPoints, hog_box
+from facerec.inference.parts import ArcFacePoints, DlibPoints, hog_box, points_in_order
 from facerec.inference.quality import face_quality
 from facerec.inference.types import Detection, Landmarks, RGBImage
 from facerec.registry.contract import ARCFACE_TEMPLATE, InputContract, default_contract
@@ -292,3 +292,14 @@ def test_the_doctor_says_which_model_is_missing(settings: Settings) -> None:
     missing = Settings(**{**settings.model_dump(), "detector": {"model": "yunet-2023mar"}})
     with pytest.raises(NotReady, match="FACEREC_DETECTOR__MODEL=yunet-2023mar: no such detector"):
         doctor_for(missing)
+
+
+def test_stored_points_are_given_in_the_order_the_running_recogniser_takes() -> None:
+    dlib_points = _similar(MEAN_FACE_5, 120.0, 5.0, (30.0, 40.0))
+    assert points_in_order(dlib_points, "dlib-resnet-v1+mirror", "dlib5") is dlib_points
+    assert points_in_order(YUNET_POINTS, "mobilefacenet@85cdeb73", "arcface5") is YUNET_POINTS
+    expected = _similar(ARCFACE_POINTS_IN_DLIB_FRAME, 120.0, 5.0, (30.0, 40.0))
+    converted = points_in_order(dlib_points, "dlib-resnet-v1", "arcface5")
+    np.testing.assert_allclose(converted, expected, atol=1e-3)
+    with pytest.raises(NotReady, match="enrol the photo again"):
+        points_in_order(YUNET_POINTS, "mobilefacenet@85cdeb73+mirror", "dlib5")

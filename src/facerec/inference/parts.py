@@ -165,3 +165,24 @@ class ArcFacePoints:
             d.points if d.points is not None else arcface_points_from_dlib(next(found))
             for d in detections
         ]
+
+
+def stored_order(model: str) -> LandmarkOrder:
+    """The order of the points a face row keeps: a registry recogniser's model id
+    (``name@sha8``) means ArcFace order, any other (dlib's) dlib's."""
+    return "arcface5" if "@" in model else "dlib5"
+
+
+def points_in_order(points: Landmarks, model: str, order: LandmarkOrder) -> Landmarks:
+    """A face row's points (stored by ``model``) as a recogniser of ``order`` takes them
+    (``reembed``): dlib's become ArcFace's; ArcFace's cannot become dlib's (no eye corners):
+    ``NotReady``, the photo must be detected again."""
+    have = stored_order(model)
+    if have == order:
+        return points
+    if order == "arcface5":
+        return arcface_points_from_dlib(points)
+    raise NotReady(
+        f"the face's points come from {model} (ArcFace order); dlib's descriptor needs "
+        "dlib's points: enrol the photo again"
+    )
