@@ -3,16 +3,17 @@
 On LFW-dev images where dlib's HOG detector (the fast engine's: grey, at its scale) and
 YuNet both find the centred face (IoU >= 0.3), it fits, by least squares:
 
-1. the HOG box from the YuNet box: HOG centre = YuNet centre + (ax, ay) x YuNet width,
-   HOG side = s x YuNet width (HOG's boxes are square); the figures go into
-   ``facerec.inference.parts.YUNET_TO_HOG``;
+1. the HOG box from YuNet's: HOG side = s x YuNet's width (HOG's boxes are square), HOG
+   centre = YuNet's box centre + (dx, dy) x its width, or (better, what
+   ``facerec.inference.parts.YUNET_TO_HOG`` holds) the centre of YuNet's 5 points +
+   (dx, dy) x their RMS distance from it;
 2. YuNet's 5 points (ArcFace order) in the frame of dlib's 5 points: each face's dlib
    points are mapped onto dlib's mean face (similarity), YuNet's points follow, and the
    mean is ``facerec.inference.arcface.ARCFACE_POINTS_IN_DLIB_FRAME`` (how HOG/CNN boxes
    give ArcFace points).
 
 It reports the shape predictor's point error (pixels, and per inter-ocular distance)
-when started from the mapped YuNet box instead of the HOG box.
+when started from a mapped YuNet box instead of the HOG box, for both mappings.
 
     python bench/yunet_alignment.py [--images 600] [--yunet ../shared/models/yunet/...onnx]
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -51,6 +53,57 @@ def _centred(found: list[Detection], side: int) -> Detection | None:
     return min(found, key=lambda d: ((d.x1 + d.x2) / 2 - c) ** 2 + ((d.y1 + d.y2) / 2 - c) ** 2)
 
 
+def _spread(points: np.ndarray) -> float:
+    """RMS distance of the points from their centre."""
+    return float(np.sqrt(((points - points.mean(axis=0)) ** 2).sum(axis=1).mean()))
+
+
+def fit(a: np.ndarray, b: np.ndarray) -> tuple[list[float], list[float]]:
+    """HOG centre = (x, y) + (dx, dy) x size, HOG side = s x size; mean abs error / side."""
+    dx = float(np.mean((b[:, 0] - a[:, 0]) / a[:, 2]))
+    dy = float(np.mean((b[:, 1] - a[:, 1]) / a[:, 2]))
+    s = float(np.sum(b[:, 2] * a[:, 2]) / np.sum(a[:, 2] ** 2))
+    pred = np.stack([a[:, 0] + dx * a[:, 2], a[:, 1] + dy * a[:, 2], s * a[:, 2]], axis=1)
+    return [dx, dy, s], [round(float(e), 4) for e in (np.abs(pred - b) / b[:, 2:3]).mean(axis=0)]
+
+
+def collect(paths: list[Path], yunet_file: Path) -> dict[str, list[Any]]:
+    """Per face both detectors found: YuNet's box and points, HOG's box, dlib's points."""
+    hog = DlibDetector("hog", DetectorSettings(), ThreadModels())
+    yunet = YuNetDetector(yunet_file)
+    landmarker = NumpyLandmarker()
+    found: dict[str, list[Any]] = {"faces": [], "hog": [], "dlib": [], "pixels": []}
+    for path in paths:
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        h = _centred(hog.detect(pixels), pixels.shape[0])
+        faces = yunet.faces(pixels)
+        y = _centred([f.detection for f in faces], pixels.shape[0])
+        if h is None or y is None or _iou(h, y) < 0.3:
+            continue
+        found["faces"].append(next(f for f in faces if f.detection is y))
+        found["hog"].append(((h.x1 + h.x2) / 2, (h.y1 + h.y2) / 2, h.width))
+        found["dlib"].append(landmarker.landmarks(pixels, [h])[0].astype(np.float64))
+        found["pixels"].append(pixels)
+    return found
+
+
+def point_error(found: dict[str, list[Any]], centre: Any, side: float) -> str:
+    """The shape predictor's points from a mapped YuNet box vs from HOG's box."""
+    landmarker = NumpyLandmarker()
+    errors, ocular = [], []
+    for pixels, face, ref in zip(found["pixels"], found["faces"], found["dlib"], strict=True):
+        cx, cy = centre(face)
+        half = side * face.detection.width / 2
+        mapped = Detection(cx - half, cy - half, cx + half, cy + half, 1.0)
+        got = landmarker.landmarks(pixels, [mapped])[0]
+        errors.append(np.linalg.norm(got - ref, axis=1).mean())
+        ocular.append(np.linalg.norm(ref[0:2].mean(0) - ref[2:4].mean(0)))
+    e, o = np.asarray(errors), np.asarray(ocular)
+    return (
+        f"mean {e.mean():.2f} px, median {np.median(e):.2f} px, / inter-ocular {np.mean(e / o):.4f}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=600)
@@ -61,53 +114,44 @@ def main() -> int:
         return 0
     paths = sorted(LFW.glob("*/*.jpg"))
     paths = paths[:: max(1, len(paths) // args.images)][: args.images]
-    hog = DlibDetector("hog", DetectorSettings(), ThreadModels())
-    yunet = YuNetDetector(args.yunet)
-    landmarker = NumpyLandmarker()
-    rows, targets, framed, dlib_pts, yunet_pts = [], [], [], [], []
-    for path in paths:
-        pixels = np.asarray(Image.open(path).convert("RGB"))
-        h = _centred(hog.detect(pixels), pixels.shape[0])
-        faces = yunet.faces(pixels)
-        y = _centred([f.detection for f in faces], pixels.shape[0])
-        if h is None or y is None or _iou(h, y) < 0.3:
-            continue
-        face = next(f for f in faces if f.detection is y)
-        w = y.width
-        rows.append(((y.x1 + y.x2) / 2, (y.y1 + y.y2) / 2, w))
-        targets.append(((h.x1 + h.x2) / 2, (h.y1 + h.y2) / 2, h.width))
-        points = landmarker.landmarks(pixels, [h])[0].astype(np.float64)
+    found = collect(paths, args.yunet)
+    faces, hog = found["faces"], np.asarray(found["hog"])
+    boxes = np.asarray(
+        [
+            (
+                (f.detection.x1 + f.detection.x2) / 2,
+                (f.detection.y1 + f.detection.y2) / 2,
+                f.detection.width,
+            )
+            for f in faces
+        ]
+    )
+    by_points = np.asarray([(*f.points.mean(axis=0), _spread(f.points)) for f in faces])
+    print(f"faces both found: {len(faces)} of {len(paths)} images")
+    (bx, by, side), error = fit(boxes, hog)
+    print(f"HOG box from YuNet's box: dx {bx:.4f} dy {by:.4f} side {side:.4f}, error {error}")
+    (px, py, _), error = fit(by_points, hog)
+    print(f"HOG centre from YuNet's points: dx {px:.4f} dy {py:.4f}, error {error}")
+
+    def box_centre(f: Any) -> tuple[float, float]:
+        d = f.detection
+        return (d.x1 + d.x2) / 2 + bx * d.width, (d.y1 + d.y2) / 2 + by * d.width
+
+    def point_centre(f: Any) -> tuple[float, float]:
+        x, y = f.points.mean(axis=0) + np.array([px, py]) * _spread(f.points)
+        return float(x), float(y)
+
+    print("shape predictor, box-only mapping:", point_error(found, box_centre, side))
+    print(
+        "shape predictor, YUNET_TO_HOG (points' centre, box side):",
+        point_error(found, point_centre, side),
+    )
+    framed = []
+    for face, points in zip(faces, found["dlib"], strict=True):
         m, t = similarity_transform(points, MEAN_FACE_5)
         framed.append(face.points.astype(np.float64) @ m.T + t)
-        dlib_pts.append(points)
-        yunet_pts.append((pixels, y))
-    a = np.asarray(rows)
-    b = np.asarray(targets)
-    ax = float(np.mean((b[:, 0] - a[:, 0]) / a[:, 2]))
-    ay = float(np.mean((b[:, 1] - a[:, 1]) / a[:, 2]))
-    s = float(np.sum(b[:, 2] * a[:, 2]) / np.sum(a[:, 2] ** 2))
-    pred = np.stack([a[:, 0] + ax * a[:, 2], a[:, 1] + ay * a[:, 2], s * a[:, 2]], axis=1)
-    err = np.abs(pred - b) / b[:, 2:3]
-    print(f"faces both found: {len(a)} of {len(paths)} images")
-    print(f"YUNET_TO_HOG: dx={ax:.4f} dy={ay:.4f} scale={s:.4f} (x YuNet width)")
-    ex, ey, es = err.mean(axis=0)
-    print(f"box error / HOG side: centre x {ex:.3f}, y {ey:.3f}, side {es:.3f} (mean abs)")
-    frame = np.mean(framed, axis=0)
-    spread = np.std(framed, axis=0).mean()
+    frame, spread = np.mean(framed, axis=0), np.std(framed, axis=0).mean()
     print("ARCFACE_POINTS_IN_DLIB_FRAME:", np.round(frame, 4).tolist(), f"(std {spread:.4f})")
-    point_err, ocular = [], []
-    for (pixels, y), ref in zip(yunet_pts, dlib_pts, strict=True):
-        cx, cy = (y.x1 + y.x2) / 2 + ax * y.width, (y.y1 + y.y2) / 2 + ay * y.width
-        half = s * y.width / 2
-        mapped = Detection(cx - half, cy - half, cx + half, cy + half, y.score)
-        got = landmarker.landmarks(pixels, [mapped])[0]
-        point_err.append(np.linalg.norm(got - ref, axis=1).mean())
-        ocular.append(np.linalg.norm(ref[0:2].mean(0) - ref[2:4].mean(0)))
-    pe, oc = np.asarray(point_err), np.asarray(ocular)
-    print(
-        f"shape predictor from the mapped YuNet box vs from the HOG box: mean {pe.mean():.2f} px, "
-        f"median {np.median(pe):.2f} px, mean / inter-ocular {np.mean(pe / oc):.4f}"
-    )
     return 0
 
 

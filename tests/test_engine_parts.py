@@ -101,10 +101,14 @@ def test_dlib_points_give_arcface_points_in_the_faces_own_frame() -> None:
     np.testing.assert_allclose(arcface_points_from_dlib(dlib_points), expected, atol=1e-3)
 
 
-def test_a_yunet_box_becomes_the_box_hog_would_give() -> None:
-    box = hog_box(Detection(100.0, 50.0, 200.0, 150.0, 0.9, points=np.zeros((5, 2), np.float32)))
-    # centre (150, 100) + (-0.0208, 0.0509) x 100, side 1.12 x 100
-    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx((91.92, 49.09, 203.92, 161.09))
+def test_a_yunet_face_gets_the_box_hog_would_give() -> None:
+    points = np.array([[130, 80], [170, 80], [150, 100], [135, 120], [165, 120]], np.float32)
+    box = hog_box(Detection(100.0, 50.0, 200.0, 150.0, 0.9, points=points))
+    # points' centre (150, 100), RMS distance sqrt(2850 / 5); side 1.12 x the width 100
+    spread = math.sqrt(570.0)
+    cx, cy = 150 - 0.0995 * spread, 100 - 0.0648 * spread
+    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx((cx - 56, cy - 56, cx + 56, cy + 56))
+    assert hog_box(FROM_HOG) is FROM_HOG  # dlib's own boxes stay as they are
 
 
 # -- which points each recogniser gets ---------------------------------------------------------
