@@ -2,7 +2,7 @@
 ``bench/eval_lfw.py --detector yunet-2023mar --recogniser mobilefacenet``.
 
 Independent of FaceRec's engine code: ONNX Runtime, numpy and Pillow only. YuNet runs on
-the LFW image padded to 256x256 (BGR, 0-255), decoded per stride (score sqrt(cls x obj),
+the LFW image padded to its fixed 640x640 input (BGR, 0-255), decoded per stride (score sqrt(cls x obj),
 the box and 5 points as offsets of the cell), the best-scoring face nearest the centre is
 kept; its 5 points are aligned to the 112x112 ArcFace template by a least-squares
 similarity (closed form, complex numbers) and the chip is warped bilinearly; the network
@@ -44,7 +44,7 @@ def session(path: Path) -> ort.InferenceSession:
 
 def five_points(yunet: ort.InferenceSession, rgb: np.ndarray) -> np.ndarray | None:
     h, w = rgb.shape[:2]
-    side_h, side_w = -(-h // 32) * 32, -(-w // 32) * 32
+    side_h = side_w = 640  # the published file's fixed input; LFW's 250x250 pads into it
     blob = np.zeros((1, 3, side_h, side_w), np.float32)
     blob[0, :, :h, :w] = rgb[..., ::-1].transpose(2, 0, 1)
     out = dict(
