@@ -27,9 +27,16 @@ from facerec.inference.augment import MirrorAveraged
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
 from facerec.inference.engines import build_engine, with_model_threshold
 from facerec.inference.face_chips import MEAN_FACE_5
-from facerec.inference.parts import ArcFacePoints, DlibPoints, hog_box, points_in_order
+from facerec.inference.parts import (
+    ArcFacePoints,
+    DlibPoints,
+    YuNetPoints,
+    hog_box,
+    points_in_order,
+)
 from facerec.inference.quality import face_quality
 from facerec.inference.types import Detection, Landmarks, RGBImage
+from facerec.inference.yunet import YuNetFace
 from facerec.registry.contract import ARCFACE_TEMPLATE, InputContract, default_contract
 from facerec.registry.store import ModelManifest, ModelStore, sha256_file
 from tests.model_files import recogniser
@@ -307,3 +314,22 @@ def test_stored_points_are_given_in_the_order_the_running_recogniser_takes() -> 
     np.testing.assert_allclose(converted, expected, atol=1e-3)
     with pytest.raises(NotReady, match="enrol the photo again"):
         points_in_order(YUNET_POINTS, "mobilefacenet@85cdeb73+mirror", "dlib5")
+
+
+class FakeYuNet:
+    """YuNet's ``faces``: one 60 px face and one 30 px face, with points."""
+
+    def faces(self, image: RGBImage) -> list[YuNetFace]:
+        return [
+            YuNetFace(Detection(10.0, 10.0, 70.0, 70.0, 0.9), YUNET_POINTS),
+            YuNetFace(Detection(100.0, 10.0, 130.0, 40.0, 0.8), YUNET_POINTS + 90),
+        ]
+
+
+def test_yunet_faces_carry_their_points_and_small_ones_are_dropped() -> None:
+    image = np.zeros((200, 200, 3), np.uint8)
+    both = YuNetPoints(FakeYuNet(), min_face_px=30).detect(image)  # type: ignore[arg-type]
+    assert [d.width for d in both] == [60.0, 30.0]
+    assert both[0].points is YUNET_POINTS
+    large = YuNetPoints(FakeYuNet(), min_face_px=40).detect(image)  # type: ignore[arg-type]
+    assert [(d.x1, d.y1, d.x2, d.y2, d.score) for d in large] == [(10.0, 10.0, 70.0, 70.0, 0.9)]
