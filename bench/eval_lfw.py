@@ -22,6 +22,13 @@ Writes data/bench/eval_lfw.json and data/bench/roc.png. Descriptors are cached i
 data/bench/ so a second run only scores.
 
     python bench/eval_lfw.py [--jobs 2]
+    python bench/eval_lfw.py --detector yunet-2023mar --recogniser mobilefacenet --pairs-only
+
+``--detector`` / ``--recogniser`` choose the parts as the server's settings do
+(``detector.model``, ``recogniser.model``); registry models must be installed under
+``--data-dir`` (``FACEREC_DATA_DIR=data/bench/models-cache facerec models import FILE``).
+``--pairs-only`` embeds only the images of pairsDevTrain (no jitter, no stock pipeline)
+and reports verification and the no-face rate.
 """
 
 from __future__ import annotations
@@ -41,7 +48,6 @@ from PIL import Image
 from facerec.config import Settings
 from facerec.index.base import centroid_score
 from facerec.inference.augment import jittered, mirrored
-from facerec.inference.face_chips import face_chips
 from facerec.inference.onnx_engine import OnnxEngine
 from facerec.inference.runtime import l2_normalise
 
@@ -58,7 +64,12 @@ def _ours(path: str) -> Array | None:
     """Descriptors of the face nearest the centre, or None: row 0 from its chip, row 1
     from the mirrored chip, rows 2.. from ``JITTERS`` jittered chips."""
     if "engine" not in _state:
-        settings = Settings(data_dir=OUT / "models-cache", inference={"onnx_intra_threads": 1})
+        settings = Settings(
+            data_dir=_state.get("data_dir", OUT / "models-cache"),
+            inference={"onnx_intra_threads": 1},
+            detector={"model": _state.get("detector", "hog")},
+            recogniser={"model": _state.get("recogniser", "dlib-resnet")},
+        )
         _state["engine"] = OnnxEngine(settings)
         _state["engine"].load()
         _state["settings"] = settings
@@ -72,9 +83,13 @@ def _ours(path: str) -> Array | None:
     cy, cx = pixels.shape[0] / 2, pixels.shape[1] / 2
     face = min(found, key=lambda d: ((d.x1 + d.x2) / 2 - cx) ** 2 + ((d.y1 + d.y2) / 2 - cy) ** 2)
     points = engine.landmarker.landmarks(pixels, [face])
-    chip = face_chips(pixels, points)
-    variants = np.concatenate([chip, mirrored(chip), jittered(chip[0], JITTERS)])
-    return engine.network.embed_chips(variants)
+    chip = engine.network.align(pixels, points)
+    jitters = jittered(chip[0], JITTERS) if _state.get("jitter", True) else chip[:0]
+    return engine.network.embed_chips(np.concatenate([chip, mirrored(chip), jitters]))
+
+
+def _init(parts: dict[str, Any]) -> None:
+    _state.update(parts)
 
 
 def _stock(path: str) -> Array | None:
@@ -98,19 +113,25 @@ def _stock(path: str) -> Array | None:
     return np.asarray(net.compute_face_descriptor(pixels, shape), dtype=np.float32)
 
 
-def _embed(kind: str, paths: list[str], jobs: int) -> dict[str, Array]:
-    cache = OUT / f"eval_lfw_{kind}.npz"
+def _embed(
+    kind: str, paths: list[str], jobs: int, parts: dict[str, Any] | None = None
+) -> dict[str, Array]:
+    parts = parts or {}
+    named = [str(v) for k, v in parts.items() if k != "data_dir"]
+    tag = "" if kind == "stock" or not parts else "_" + "_".join(named)
+    cache = OUT / f"eval_lfw_{kind}{tag}.npz"
     if cache.is_file():
         stored = np.load(cache)
         if list(stored["paths"]) == paths:
             return {name: stored[name] for name in stored.files if name != "paths"}
     started = time.perf_counter()
     work = _ours if kind == "ours" else _stock
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(parts,)) as pool:
         results = list(pool.map(work, paths, chunksize=16))
     out: dict[str, Array] = {}
     if kind == "ours":
-        raw = np.full((len(paths), 2 + JITTERS, 128), np.nan, dtype=np.float32)
+        shape = next(r.shape for r in results if r is not None)
+        raw = np.full((len(paths), *shape), np.nan, dtype=np.float32)
         for i, r in enumerate(results):
             if r is not None:
                 raw[i] = r
@@ -227,6 +248,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--detector", default="hog", help="hog | cnn | an installed detector")
+    parser.add_argument(
+        "--recogniser", default="dlib-resnet", help="dlib-resnet | an installed recogniser"
+    )
+    parser.add_argument("--data-dir", type=Path, default=OUT / "models-cache")
+    parser.add_argument("--pairs-only", action="store_true", help="pairsDevTrain images only")
     args = parser.parse_args()
     if not LFW.is_dir():
         print(f"skipped: {LFW} is absent (see shared/data/README.md)")
@@ -235,6 +262,8 @@ def main() -> int:
     names = [Path(p).parent.name for p in paths]
     index = {str(Path(p).relative_to(LFW)): i for i, p in enumerate(paths)}
     default = Settings().match_threshold
+    if args.pairs_only or (args.detector, args.recogniser) != ("hog", "dlib-resnet"):
+        return _pairs_only(args, paths, index)
     ours = _embed("ours", paths, args.jobs)
     stock = _embed("stock", paths, args.jobs)
     pairs, labels = read_pairs(index)
@@ -271,6 +300,41 @@ def main() -> int:
     _plot(curves, labels, OUT / "roc.png")
     _print(report)
     _print_extras(report)
+    return 0
+
+
+def _pairs_only(args: argparse.Namespace, paths: list[str], index: dict[str, int]) -> int:
+    """Verification and no-face rate of one detector x recogniser on the pairs' images."""
+    pairs, labels = read_pairs(index)
+    used = sorted({i for pair in pairs for i in pair})
+    parts = {
+        "detector": args.detector,
+        "recogniser": args.recogniser,
+        "data_dir": args.data_dir,
+        "jitter": False,
+    }
+    tagged = {k: v for k, v in parts.items() if k in ("detector", "recogniser")}
+    raw = _embed("ours", [paths[i] for i in used], args.jobs, {**parts, "pairs": "pairs"})["raw"]
+    at = {image: row for row, image in enumerate(used)}
+    report: dict[str, Any] = {"parts": tagged, "images": len(used), "pairs": len(pairs)}
+    for name, vectors in (("chip", raw[:, 0]), ("chip + mirror", raw[:, 0] + raw[:, 1])):
+        unit = l2_normalise(vectors)
+        scores = np.asarray([float(unit[at[a]] @ unit[at[b]]) for a, b in pairs])
+        scores = np.nan_to_num(scores, nan=-np.inf)  # no face: the pair is never accepted
+        report[name] = {
+            "no_face": float(np.isnan(raw[:, 0, 0]).mean()),
+            "verification": verification(scores, labels, None),
+        }
+        v = report[name]["verification"]
+        print(
+            f"{args.detector} + {args.recogniser}, {name}: 10-fold "
+            f"{100 * v['accuracy_10fold']:.2f}% (+-{100 * v['accuracy_10fold_std']:.2f}), "
+            f"TAR@FAR1% {100 * v['tar_at_far_0.01']:.2f}%, "
+            f"no face {100 * report[name]['no_face']:.2f}% of {len(used)} images"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
+    target = OUT / f"eval_lfw_pairs_{args.detector}_{args.recogniser}.json"
+    target.write_text(json.dumps(report, indent=2))
     return 0
 
 

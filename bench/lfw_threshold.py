@@ -10,6 +10,12 @@ default). The same-person reject rate it costs is measured on every same-person
 pair and on the standard pairsDevTrain list.
 
     python bench/lfw_threshold.py [--far 0.0005] [--jobs 2] [--out data/bench/lfw_threshold.json]
+                                  [--store]
+
+The parts are the settings' (``FACEREC_DETECTOR__MODEL``, ``FACEREC_RECOGNISER__MODEL``,
+``FACEREC_DATA_DIR`` for registry models). ``--store`` writes the threshold into the
+installed recogniser's manifest (``default_threshold``: the match threshold the server
+uses for it unless ``FACEREC_MATCH_THRESHOLD`` is set).
 
 Embeddings are cached in ``data/bench/lfw_dev_<detector>_<tta>.npz`` so a second run only
 scores.
@@ -29,7 +35,9 @@ from numpy.typing import NDArray
 
 from facerec.config import Settings
 from facerec.inference.engines import build_engine
+from facerec.inference.parts import DLIB_RECOGNISER
 from facerec.inference.runtime import FaceRuntime
+from facerec.registry.store import ModelStore
 
 LFW = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lfw-dev"
 _runtime: FaceRuntime | None = None
@@ -141,13 +149,16 @@ def main() -> int:
     parser.add_argument("--far", type=float, default=0.0005)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("data/bench/lfw_threshold.json"))
+    parser.add_argument("--store", action="store_true", help="into the recogniser's manifest")
     args = parser.parse_args()
     root = LFW.resolve()
     if not root.is_dir():
         print(f"skipped: {root} is absent (see shared/data/README.md)")
         return 0
-    settings = Settings()  # the cache is per detector and augmentation
+    settings = Settings()  # the cache is per detector, recogniser and augmentation
     recipe = f"{settings.detector.model}_{settings.inference.tta}"
+    if settings.recogniser.model != DLIB_RECOGNISER:
+        recipe = f"{settings.detector.model}_{settings.recogniser.model}_{settings.inference.tta}"
     paths, emb = embed_all(root, args.out.parent / f"lfw_dev_{recipe}.npz", args.jobs)
     found = ~np.isnan(emb[:, 0])
     names = np.asarray([p.split("/")[0] for p in paths])
@@ -177,6 +188,10 @@ def main() -> int:
         f"threshold for FAR {args.far:.4%}: {thr:.4f} "
         f"(same-person reject rate {report['genuine_frr']:.2%})"
     )
+    if args.store and settings.recogniser.model != DLIB_RECOGNISER:
+        source = f"bench/lfw_threshold.py: LFW-dev, FAR {args.far:.4%}, {recipe}"
+        ModelStore(settings.models_dir).set_threshold(settings.recogniser.model, thr, source)
+        print(f"stored in the manifest of {settings.recogniser.model}: {round(thr, 4)}")
     return 0
 
 

@@ -25,6 +25,12 @@ numbers are for comparison within one run; everything stays on loopback.
 
     python bench/server.py [--engine onnx|dlib] [--images 200] [--concurrency 1,4,16]
                            [--requests N] [--duration 50] [--url http://127.0.0.1:8000]
+                           [--detector yunet-2023mar] [--recogniser mobilefacenet]
+
+``--detector`` / ``--recogniser`` set the started server's ``FACEREC_DETECTOR__MODEL`` /
+``FACEREC_RECOGNISER__MODEL``; registry models are copied into its data dir from
+``--registry`` (default ``data/bench/models-cache/models/registry``, where
+``FACEREC_DATA_DIR=data/bench/models-cache facerec models import FILE`` puts them).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import http.client
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -173,11 +180,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def started_server(engine: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+def started_server(
+    engine: str, workers: int = 1, parts: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """``facerec serve`` on a temporary data dir; yields ``(root URL, process id)`` once
-    /readyz answers 200 (as tests/servers.py does, with the process id exposed)."""
+    /readyz answers 200 (as tests/servers.py does, with the process id exposed).
+    ``parts``: extra settings (``FACEREC_DETECTOR__MODEL``...) and ``registry``, a
+    folder of installed models to copy in."""
+    parts = dict(parts or {})
     with tempfile.TemporaryDirectory(prefix="facerec-bench-server-") as tmp:
         data_dir = Path(tmp) / "data"
+        registry = parts.pop("registry", None)
+        if registry and Path(registry).is_dir():
+            shutil.copytree(registry, data_dir / "models" / "registry")
         log = Path(tmp) / "server.log"
         port = free_port()
         share = str(
@@ -190,6 +205,7 @@ def started_server(engine: str, workers: int = 1) -> Iterator[tuple[str, int]]:
             "FACEREC_ENGINE": engine,
             "FACEREC_INFERENCE__THREADS": share,
             "FACEREC_INFERENCE__ONNX_INTRA_THREADS": share,
+            **parts,
         }
         facerec = Path(sys.executable).with_name("facerec")
         command = [str(facerec), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -450,6 +466,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--url", help="root URL of a running server (default: start one)")
     parser.add_argument("--engine", choices=("onnx", "dlib"), default="onnx")
+    parser.add_argument("--detector", default="hog", help="hog | cnn | an installed detector")
+    parser.add_argument("--recogniser", default="dlib-resnet", help="or an installed one")
+    parser.add_argument(
+        "--registry", default="data/bench/models-cache/models/registry", help="models to copy in"
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -546,7 +567,12 @@ def main() -> int:
         # the answering worker, when it runs on this machine
         rss = rss_mb(workers) if Path(f"/proc/{workers[0]}").is_dir() else None
     else:
-        with started_server(args.engine, args.workers) as (url, pid):
+        parts = {
+            "FACEREC_DETECTOR__MODEL": args.detector,
+            "FACEREC_RECOGNISER__MODEL": args.recogniser,
+            "registry": args.registry,
+        }
+        with started_server(args.engine, args.workers, parts) as (url, pid):
             levels, enrolled, _ = measure_server(url, args, people, probes)
             rss = rss_mb([pid])
             each = rss_each([pid])

@@ -54,7 +54,7 @@ from facerec.index.saved import SavedIndexes
 from facerec.index.saving import IndexSaveJob
 from facerec.inference.classifier import build_classifier_from
 from facerec.inference.classifying import Classifier
-from facerec.inference.engines import build_engine
+from facerec.inference.engines import build_engine, with_model_threshold
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import FaceEngine
 from facerec.logs import configure as configure_logging
@@ -89,8 +89,10 @@ def build_state(
     if settings.migrate_on_start:
         upgrade(settings.db_url, lock_dir=settings.data_dir)
     db = make_engine(settings.db_url, pool=pool_limits(settings))
+    engine = engine or build_engine(settings)
+    settings = with_model_threshold(settings, engine)  # a registry recogniser's own
     runtime = FaceRuntime(
-        engine or build_engine(settings),
+        engine,
         settings,
         classifier=classifier or build_classifier_from(settings),
     )

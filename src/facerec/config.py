@@ -37,8 +37,13 @@ def machine_zone() -> str:
 class DetectorSettings(BaseModel):
     """How faces are found."""
 
-    model: Literal["hog", "cnn"] = "hog"
-    """``hog``: dlib's HOG+SVM (fast on CPU); ``cnn``: dlib's MMOD CNN (slow, pose-robust)."""
+    model: str = Field("hog", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    """``hog``: dlib's HOG+SVM (fast on CPU); ``cnn``: dlib's MMOD CNN (slow, pose-robust);
+    or the name of an installed registry detector (``facerec models list``; YuNet family,
+    e.g. ``yunet-2023mar``: faces and 5 points in a few ms). Fast engine only."""
+    max_side: int = Field(640, ge=32, le=4096, multiple_of=32)
+    """A registry detector scans the image scaled so its longer side is at most this
+    (YuNet finds faces down to ~10 px of the scanned image)."""
     min_face_px: int = Field(40, ge=20, le=400)
     """Smallest face side (pixels in the original image) the detector should find."""
     max_detect_pixels: int = Field(8_000_000, ge=100_000)
@@ -54,6 +59,16 @@ class DetectorSettings(BaseModel):
     turned and poorly lit faces). Not used for kiosk frames (the next frame comes soon)."""
     fallback_max_pixels: int = Field(1_000_000, ge=0)
     """Images larger than this skip the fallback (the CNN's cost grows with pixels)."""
+
+
+class RecogniserSettings(BaseModel):
+    """What turns a face into a descriptor."""
+
+    model: str = Field("dlib-resnet", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    """``dlib-resnet``: dlib's ResNet (dlib's own alignment); or the name of an installed
+    ArcFace-style registry recogniser (5-point alignment to the 112x112 template). Its
+    manifest's ``default_threshold`` is the match threshold unless ``match_threshold``
+    is set. Fast engine only; changes the model id (``facerec index reembed``)."""
 
 
 class UploadSettings(BaseModel):
@@ -332,6 +347,7 @@ class Settings(BaseSettings):
     """The vector index: ``faiss`` (in each worker, from the database) or ``milvus``."""
     milvus: MilvusSettings = MilvusSettings()
     detector: DetectorSettings = DetectorSettings()
+    recogniser: RecogniserSettings = RecogniserSettings()
     upload: UploadSettings = UploadSettings()
     inference: InferenceSettings = InferenceSettings()
     classify: ClassifySettings = ClassifySettings()

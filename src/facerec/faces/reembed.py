@@ -22,7 +22,9 @@ from facerec.errors import FaceRecError
 from facerec.faces.models import Face, Image
 from facerec.faces.storage import ImageStore
 from facerec.index.models import record_changes
+from facerec.inference.parts import points_in_order
 from facerec.inference.runtime import FaceRuntime
+from facerec.inference.types import LandmarkOrder
 
 
 @dataclass(slots=True)
@@ -51,6 +53,8 @@ def reembed_faces(
 ) -> ReembedReport:
     """Re-embed every face whose model differs from ``runtime.model``."""
     report = ReembedReport(model=runtime.model)
+    arcface = getattr(runtime.engine, "landmark_order", "dlib5") == "arcface5"
+    order: LandmarkOrder = "arcface5" if arcface else "dlib5"
     skip: set[int] = set()
     while True:
         query = select(Face, Image).join(Image, col(Image.id) == col(Face.image_id))
@@ -65,7 +69,8 @@ def reembed_faces(
             assert face.id is not None
             try:
                 pixels = runtime.decode(store.read(image.path)).pixels
-                points = [np.asarray(face.landmarks, dtype=np.float32)]
+                stored = np.asarray(face.landmarks, dtype=np.float32)
+                points = [points_in_order(stored, face.model, order)]
                 vector = runtime.embed_landmarks(pixels, points)[0]
                 vectors[face.id] = (vector.astype("<f4").tobytes(), face.model)
             except (FaceRecError, OSError) as exc:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from facerec.inference.face_chips import face_chips
-from facerec.inference.types import ChipEmbedder, Embedder, Landmarks, RGBImage
+from facerec.inference.types import Align, ChipEmbedder, Embedder, Landmarks, RGBImage
 
 Chips = NDArray[np.uint8]
 """(n, rows, cols, 3) uint8 face chips."""
@@ -75,11 +75,12 @@ class MirrorAveraged:
         self.inner = inner
         self.model_id = f"{inner.model_id}+mirror"
         self.dim = inner.dim
+        self.align: Align = getattr(inner, "align", face_chips)
 
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_chips(face_chips(image, landmarks))
+        return self.embed_chips(self.align(image, landmarks))
 
     def embed_chips(self, chips: Chips) -> NDArray[np.float32]:
         both = self.inner.embed_chips(np.concatenate([chips, mirrored(chips)]))

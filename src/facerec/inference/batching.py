@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from facerec.errors import Busy
 from facerec.inference.face_chips import face_chips
-from facerec.inference.types import Landmarks, RGBImage
+from facerec.inference.types import Align, Landmarks, RGBImage
 from facerec.metrics.instruments import BATCH_SIZE, shed
 
 Run = Callable[[NDArray[np.uint8]], NDArray[np.float32]]
@@ -111,17 +111,21 @@ class MicroBatcher:
 
 
 class BatchedEmbedder:
-    """An Embedder that aligns in the caller's thread and embeds through a MicroBatcher."""
+    """An Embedder that aligns in the caller's thread (``align``: dlib's chips unless the
+    network wants its own) and embeds through a MicroBatcher."""
 
-    def __init__(self, model_id: str, dim: int, batcher: MicroBatcher) -> None:
+    def __init__(
+        self, model_id: str, dim: int, batcher: MicroBatcher, *, align: Align = face_chips
+    ) -> None:
         self.model_id = model_id
         self.dim = dim
         self.batcher = batcher
+        self.align = align
 
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_chips(face_chips(image, landmarks))
+        return self.embed_chips(self.align(image, landmarks))
 
     def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         return self.batcher.submit(chips)

@@ -136,8 +136,12 @@ class OnnxEmbedder:
         ]
         return np.concatenate(parts).astype(np.float32, copy=False)
 
+    def align(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.uint8]:
+        """dlib's 150x150 chips for dlib's 5-point shapes."""
+        return face_chips(image, landmarks)
+
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         """Descriptors, one row per face, aligned the way dlib aligns them."""
         if not landmarks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_chips(face_chips(image, landmarks))
+        return self.embed_chips(self.align(image, landmarks))

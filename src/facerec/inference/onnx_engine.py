@@ -1,11 +1,12 @@
 """The fast engine: dlib's own models, evaluated without dlib's runtime.
 
 - detector: dlib's HOG (``detector.model=hog``: no network, fast on CPU; this one part
-  still runs in dlib), or the MMOD CNN converted to ONNX (``cnn``); with ``hog`` the
-  converted CNN is the fallback when HOG finds nothing;
+  still runs in dlib), the MMOD CNN converted to ONNX (``cnn``), or an installed YuNet
+  (registry); with ``hog`` or YuNet the converted CNN is the fallback when it finds nothing;
 - landmarker: the 5-point regression-tree cascade evaluated in numpy (same points as
-  dlib's, to the pixel);
-- embedder: the ResNet converted to ONNX, with micro-batching across concurrent requests.
+  dlib's, to the pixel), or YuNet's own points for an ArcFace recogniser;
+- embedder: the ResNet converted to ONNX (``recogniser.model=dlib-resnet``) or an installed
+  ArcFace-style recogniser, with micro-batching across concurrent requests.
 
 Converted models are cached under ``<data_dir>/models``, keyed by the source file's hash.
 """
@@ -15,13 +16,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from facerec.config import DetectorSettings, InferenceSettings, Settings
+from facerec.inference.arcface import ArcFaceEmbedder
 from facerec.inference.augment import with_tta
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
 from facerec.inference.dlib_engine import DlibDetector, ThreadModels, detection_scale
 from facerec.inference.onnx_detector import OnnxMmodDetector
 from facerec.inference.onnx_embedder import OnnxEmbedder
-from facerec.inference.shape_predictor import NumpyLandmarker
-from facerec.inference.types import Detector, Embedder
+from facerec.inference.parts import (
+    DLIB_RECOGNISER,
+    ArcFacePoints,
+    DlibPoints,
+    arcface_embedder,
+    yunet_detector,
+)
+from facerec.inference.types import Detector, Embedder, LandmarkOrder
 
 
 def cnn_detector(
@@ -45,6 +53,9 @@ def cnn_detector(
 
 
 class OnnxEngine:
+    """Built from parts (``inference/parts.py``): the detector and recogniser the settings
+    name, each registry model read from its manifest."""
+
     name = "onnx"
 
     def __init__(self, settings: Settings) -> None:
@@ -56,33 +67,46 @@ class OnnxEngine:
             self.detector = cnn_detector(
                 cache, detector, inference, max_pixels=detector.max_detect_pixels
             )
-        else:
+        elif detector.model == "hog":
             self.detector = DlibDetector("hog", detector, self._dlib_models)
+        else:
+            self.detector = yunet_detector(settings)
         self.fallback_detector: Detector | None = None
-        if detector.model == "hog" and detector.fallback == "cnn":
+        if detector.model != "cnn" and detector.fallback == "cnn":
             limit = min(detector.max_detect_pixels, max(1, detector.fallback_max_pixels))
             self.fallback_detector = cnn_detector(cache, detector, inference, max_pixels=limit)
-        self.landmarker = NumpyLandmarker()
-        self.network = OnnxEmbedder(
-            cache,
-            intra_op_threads=inference.onnx_intra_threads,
-            inter_op_threads=1,
-            providers=inference.onnx_providers or None,
-            max_batch=inference.batch_size,
-        )
+        self.network: OnnxEmbedder | ArcFaceEmbedder
+        self.landmarker: DlibPoints | ArcFacePoints
+        if settings.recogniser.model == DLIB_RECOGNISER:
+            self.network = OnnxEmbedder(
+                cache,
+                intra_op_threads=inference.onnx_intra_threads,
+                inter_op_threads=1,
+                providers=inference.onnx_providers or None,
+                max_batch=inference.batch_size,
+            )
+            self.landmarker = DlibPoints()
+        else:
+            self.network = arcface_embedder(settings)
+            self.landmarker = ArcFacePoints()
+        self.landmark_order: LandmarkOrder = self.landmarker.order
+        self.default_threshold: float | None = getattr(self.network, "default_threshold", None)
+        """The recogniser's own match threshold (a registry manifest's), or None."""
         self.batcher = MicroBatcher(
             self.network.embed_chips,
             max_batch=inference.batch_size,
             max_wait_ms=inference.batch_wait_ms,
             max_queue=inference.max_pending,
         )
-        batched = BatchedEmbedder(self.network.model_id, self.network.dim, self.batcher)
+        batched = BatchedEmbedder(
+            self.network.model_id, self.network.dim, self.batcher, align=self.network.align
+        )
         self.embedder: Embedder = with_tta(batched, inference.tta)
 
     def load(self) -> None:
         """Convert or verify the cached models; idempotent, callable from every thread."""
         self.network.load()
-        _ = self.landmarker.model
+        self.landmarker.load()
         for part in (self.detector, self.fallback_detector):
             loader = getattr(part, "load", None)
             if callable(loader):

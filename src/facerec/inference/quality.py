@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.inference.types import Detection, Landmarks, RGBImage
+from facerec.inference.types import Detection, LandmarkOrder, Landmarks, RGBImage
 
 
-def face_quality(image: RGBImage, detection: Detection, landmarks: Landmarks) -> dict[str, float]:
+def face_quality(
+    image: RGBImage, detection: Detection, landmarks: Landmarks, order: LandmarkOrder = "dlib5"
+) -> dict[str, float]:
     """Size, sharpness, brightness, frontalness and how much of the box lies inside the image.
 
     - ``size``: the shorter side of the face box, in pixels.
@@ -27,7 +29,7 @@ def face_quality(image: RGBImage, detection: Detection, landmarks: Landmarks) ->
         "size": round(float(min(detection.width, detection.height)), 1),
         "sharpness": round(_sharpness(gray), 1),
         "brightness": round(float(gray.mean()), 1),
-        "frontal": round(_frontal(landmarks), 3),
+        "frontal": round(_frontal(landmarks, order), 3),
         "inside": round(float(min(1.0, max(0.0, inside))), 3),
     }
 
@@ -48,11 +50,14 @@ def _sharpness(gray: np.ndarray) -> float:
     return float(lap.var())
 
 
-def _frontal(landmarks: Landmarks) -> float:
+def _frontal(landmarks: Landmarks, order: LandmarkOrder = "dlib5") -> float:
     """1 - |offset of the nose from the eyes' midpoint| / half the eye distance."""
-    right_eye = landmarks[0:2].mean(axis=0)
-    left_eye = landmarks[2:4].mean(axis=0)
-    nose = landmarks[4]
+    if order == "arcface5":  # eye centres and the nose tip
+        right_eye, left_eye, nose = landmarks[0], landmarks[1], landmarks[2]
+    else:  # eye corners and the base of the nose
+        right_eye = landmarks[0:2].mean(axis=0)
+        left_eye = landmarks[2:4].mean(axis=0)
+        nose = landmarks[4]
     half = float(np.linalg.norm(left_eye - right_eye)) / 2
     if half <= 0:
         return 0.0

@@ -31,7 +31,14 @@ from facerec.inference.classifying import Classified, Classifier
 from facerec.inference.decode import DecodedImage, decode_image
 from facerec.inference.memory import trim
 from facerec.inference.quality import face_quality
-from facerec.inference.types import AnalyzedFace, AnalyzedImage, FaceEngine, Landmarks, RGBImage
+from facerec.inference.types import (
+    AnalyzedFace,
+    AnalyzedImage,
+    FaceEngine,
+    LandmarkOrder,
+    Landmarks,
+    RGBImage,
+)
 from facerec.metrics.instruments import QUEUE_DEPTH, observe_stage, shed
 
 T = TypeVar("T")
@@ -121,8 +128,10 @@ class FaceRuntime:
         start = observe_stage("detect", start)
         points = self.engine.landmarker.landmarks(pixels, detections)
         observe_stage("landmarks", start)
+        arcface = getattr(self.engine, "landmark_order", "dlib5") == "arcface5"
+        order: LandmarkOrder = "arcface5" if arcface else "dlib5"
         faces = [
-            AnalyzedFace(detection=d, landmarks=p, quality=face_quality(pixels, d, p))
+            AnalyzedFace(detection=d, landmarks=p, quality=face_quality(pixels, d, p, order))
             for d, p in zip(detections, points, strict=True)
         ]
         if embed and faces:

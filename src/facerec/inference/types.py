@@ -9,9 +9,9 @@ replace the dlib one without touching the rest of FaceRec.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +22,9 @@ Landmarks = NDArray[np.float32]
 """5 x 2 (x, y) in image pixels, dlib's 5-point order: right eye outer, right eye inner,
 left eye outer, left eye inner, nose base (subject's right/left)."""
 Embedding = NDArray[np.float32]
+LandmarkOrder = Literal["dlib5", "arcface5"]
+"""``dlib5``: the order above; ``arcface5``: the subject's right eye, left eye, nose tip,
+right and left mouth corners (YuNet's, and the ArcFace template's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ class Detection:
     x2: float
     y2: float
     score: float
+    points: Landmarks | None = field(default=None, compare=False, repr=False)
+    """The detector's own 5 points (ArcFace order: YuNet), or None (dlib's detectors)."""
 
     @property
     def width(self) -> float:
@@ -90,6 +95,10 @@ class Embedder(Protocol):
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         """Descriptors, one row per face (not necessarily normalised)."""
         ...
+
+
+Align = Callable[[RGBImage, Sequence[Landmarks]], NDArray[np.uint8]]
+"""Image and 5-point shapes -> the network's aligned chips."""
 
 
 class ChipEmbedder(Embedder, Protocol):

@@ -123,6 +123,20 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
         return manifest
 
+    def set_threshold(self, name: str, threshold: float, source: str) -> ModelManifest:
+        """Record a measured ``default_threshold`` (``bench/lfw_threshold.py --store``);
+        the manifest is replaced whole (written beside it, then renamed)."""
+        manifest = self.get(name).model_copy(
+            update={"default_threshold": round(float(threshold), 4), "threshold_source": source}
+        )
+        target = self.root / name / MANIFEST
+        staging = target.with_name(f".{MANIFEST}.{uuid.uuid4().hex}")
+        staging.write_text(manifest.model_dump_json(indent=2) + "\n")
+        with staging.open("rb") as f:
+            os.fsync(f.fileno())
+        staging.replace(target)
+        return manifest
+
     def remove(self, name: str) -> None:
         self.get(name)
         trash = self.root / f".trash-{uuid.uuid4().hex}"
