@@ -43,6 +43,21 @@ export function percent(value) {
   return `${(value * 100).toFixed(1)}%`;
 }
 
+/** Call ``chosen(file, name)`` with the image picked in ``input`` or dropped on ``drop``. */
+export function onImageChosen(input, drop, chosen) {
+  input.addEventListener("change", () => {
+    if (input.files && input.files[0]) chosen(input.files[0], input.files[0].name);
+  });
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const file = event.dataTransfer.files[0];
+    if (file) chosen(file, file.name);
+  });
+}
+
 export function labelled(text, control) {
   const id = control.id || `f-${Math.random().toString(36).slice(2, 9)}`;
   control.id = id;

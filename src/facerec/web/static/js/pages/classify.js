@@ -1,7 +1,7 @@
 // Classify: a photo in (file or drop), the most probable ImageNet labels out.
 import { postForm } from "../api.js";
 import { t } from "../i18n.js";
-import { h, alertBox, percent } from "../ui.js";
+import { h, alertBox, percent, onImageChosen } from "../ui.js";
 
 export function classifyPage(main) {
   const input = h("input", {
@@ -34,17 +34,7 @@ export function classifyPage(main) {
     }
   }
 
-  input.addEventListener("change", () => {
-    if (input.files && input.files[0]) classify(input.files[0], input.files[0].name);
-  });
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    const file = event.dataTransfer.files[0];
-    if (file) classify(file, file.name);
-  });
+  onImageChosen(input, drop, classify);
 
   main.append(
     h("h1", {}, t("classify.title")),

@@ -1,7 +1,7 @@
 // Recognise: a photo in (file, drop, paste or camera), every face boxed and named.
 import { postForm } from "../api.js";
 import { t } from "../i18n.js";
-import { h, alertBox, percent } from "../ui.js";
+import { h, alertBox, percent, onImageChosen } from "../ui.js";
 import { Camera } from "../camera.js";
 
 export function recognizePage(main) {
@@ -103,17 +103,7 @@ export function recognizePage(main) {
     if (blob) recognise(blob, "snapshot.jpg");
   }
 
-  input.addEventListener("change", () => {
-    if (input.files && input.files[0]) recognise(input.files[0], input.files[0].name);
-  });
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    const file = event.dataTransfer.files[0];
-    if (file) recognise(file, file.name);
-  });
+  onImageChosen(input, drop, recognise);
   const onPaste = (event) => {
     const item = [...(event.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
     if (item) recognise(item.getAsFile(), "pasted.png");
