@@ -5,10 +5,12 @@ a collection) stay out of the log while every other record of those loggers pass
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from typer.testing import CliRunner, Result
 
 from facerec.cli import app
 from facerec.config import get_settings
+from facerec.index.factory import COLLECTIONS_LOCK, open_milvus
 from facerec.index.milvus_index import MilvusIndex, connect
 from facerec.index.milvus_lite_host import quiet_milvus_logs
 from tests.conftest import hopper_bytes
@@ -103,6 +106,35 @@ def test_creating_collections_on_lite_logs_no_alloc_timestamp_traceback(
     index.close()
     assert [r for r in caplog.records if r.name == "grpc._server"] == []
     assert "AllocTimestamp" not in caplog.text
+
+
+def test_workers_on_one_host_take_turns_creating_the_collections(lite: Path) -> None:
+    """Milvus Lite loses a race of two creators with a traceback in the log (its
+    ``os.makedirs(exist_ok=False)``): ``open_milvus`` creates them under the data folder's
+    lock, so a second worker waits, then finds them made."""
+    settings = get_settings()
+    opened: list[MilvusIndex] = []
+    errors: list[BaseException] = []
+
+    def start_worker() -> None:
+        try:
+            opened.append(open_milvus(settings, 8))
+        except BaseException as exc:
+            errors.append(exc)
+
+    faces = lite / "collections" / f"{settings.milvus.collection_prefix}faces"
+    with (settings.data_dir / COLLECTIONS_LOCK).open("a") as held_lock:
+        fcntl.flock(held_lock, fcntl.LOCK_EX)  # another worker is creating them
+        worker = threading.Thread(target=start_worker)
+        worker.start()
+        worker.join(timeout=8)
+        assert worker.is_alive(), "open_milvus did not wait for the lock"
+        assert not faces.exists()
+        fcntl.flock(held_lock, fcntl.LOCK_UN)
+    worker.join(timeout=60)
+    assert errors == []
+    assert faces.is_dir()
+    opened[0].close()
 
 
 def _raised_in(name: str, exc: Exception) -> Exception:

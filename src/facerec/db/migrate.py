@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 
 from alembic import command
@@ -10,6 +9,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+from facerec.file_lock import turn
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x66616365726563
@@ -34,13 +35,8 @@ def upgrade(url: str, lock_dir: Path | None = None) -> None:
     if lock_dir is None:
         command.upgrade(config, "head")
         return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / ".migrate.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            command.upgrade(config, "head")
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with turn(lock_dir / ".migrate.lock"):
+        command.upgrade(config, "head")
 
 
 def is_current(engine: Engine) -> bool:

@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 
 from facerec.config import Settings
 from facerec.errors import NotReady
+from facerec.file_lock import turn
 from facerec.index.base import VectorIndex
 from facerec.index.scaled import scaled_faiss
 from facerec.index.sync import IndexSync
 
 if TYPE_CHECKING:
     from facerec.index.milvus_index import MilvusIndex
+
+COLLECTIONS_LOCK = ".milvus-collections.lock"
+"""In the data folder: who is creating the Milvus collections (see ``open_milvus``)."""
 
 
 def open_index(settings: Settings, dim: int) -> VectorIndex:
@@ -43,7 +47,11 @@ def open_milvus(settings: Settings, dim: int) -> MilvusIndex:
         if not settings.milvus.is_server and in_use_elsewhere(uri):
             raise NotReady(in_use_message(uri)) from exc
         raise NotReady(f"cannot open Milvus at {uri}: {exc}") from exc
-    return MilvusIndex(client, dim, prefix=settings.milvus.collection_prefix)
+    # Workers starting together would race to create the collections, and Milvus Lite
+    # loses that race with an error and a traceback in the log: on one host they take turns
+    # (hosts sharing a Milvus server answer "already exists" to the loser, no fault).
+    with turn(settings.data_dir / COLLECTIONS_LOCK):
+        return MilvusIndex(client, dim, prefix=settings.milvus.collection_prefix)
 
 
 def index_sync(
