@@ -143,11 +143,14 @@ def test_a_request_that_finds_no_free_connection_is_503_busy(
 
 
 # -- health probes -----------------------------------------------------------------------------
-def test_probes_answer_within_a_second_while_every_worker_thread_is_busy(
+def test_probes_answer_while_every_worker_thread_is_busy(
     settings: Settings, held: HeldEngine
 ) -> None:
     """42 sync requests wait for the database's write lock (held here), so AnyIO's 40
-    worker threads are all taken; the probes must not queue behind them."""
+    worker threads are all taken; the probes must not queue behind them. Queued, a probe
+    would answer only once those requests give up on the lock (``busy_timeout``, 30 s):
+    the 10 s bound tells the two apart on a busy machine too (the 1 s target under a
+    burst is ``bench/overload.py``'s)."""
     held.release.set()
     timings: dict[str, float] = {}
     with TestClient(create_app(settings, engine=held)) as client:
@@ -174,7 +177,7 @@ def test_probes_answer_within_a_second_while_every_worker_thread_is_busy(
                 lock.rollback()
             assert {f.result(timeout=60).status_code for f in blocked} == {201}
         writer.dispose()
-    assert max(timings.values()) < 1.0, timings
+    assert max(timings.values()) < 10.0, timings
 
 
 # -- the whole request body --------------------------------------------------------------------
