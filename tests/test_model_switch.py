@@ -13,15 +13,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
+from PIL import Image as PILImage
 from sqlmodel import Session, col, func, select
 
 from facerec.app import create_app
 from facerec.audit.models import AuditEntry
 from facerec.auth.principal import SYSTEM
 from facerec.config import Settings
+from facerec.doctor.service import models_in_use
 from facerec.errors import EngineSwitched
 from facerec.faces.models import Face, Image
 from facerec.faces.service import enrol_face
@@ -199,6 +200,11 @@ def test_an_interrupted_reembed_leaves_the_old_model_and_a_rerun_resumes(
     assert status["recogniser"] == "dlib-resnet" and status["model"] is None
     assert status["switch"]["status"] == "failed" and "power cut" in status["switch"]["error"]
     assert _count(client, NEW) == 1
+    doctor = models_in_use(_state(client).follower.makings.base)  # what `facerec doctor` says
+    assert doctor["recogniser"] == "dlib-resnet"
+    assert doctor["switch"].startswith("to other + hog: failed, 1/3 faces")
+    shown = client.get(f"{API}/status").json()["models"]
+    assert (shown["switch"]["status"], shown["switch"]["done"]) == ("failed", 1)
     OtherEngine.embedded = 0
     done = _switch(client, "other", batch=2)
     assert OtherEngine.embedded == 2  # only the faces still lacking a vector
@@ -297,9 +303,7 @@ def test_the_api_switches_in_the_background_and_shows_progress(client: TestClien
     assert status["model"] == NEW and status["indexed_faces"] == 3
     assert status["models"]["recogniser"] == "other"
     with Session(_state(client).db) as session:
-        actions = session.exec(
-            select(AuditEntry.action).where(AuditEntry.entity == "model")
-        ).all()
+        actions = session.exec(select(AuditEntry.action).where(AuditEntry.entity == "model")).all()
     assert list(actions) == ["switch", "use"]
 
 
