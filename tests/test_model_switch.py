@@ -212,6 +212,15 @@ def test_an_interrupted_reembed_leaves_the_old_model_and_a_rerun_resumes(
     assert _who(client, PEOPLE["Red"]) == (NEW, "Red")
 
 
+def test_a_calibrated_threshold_is_dropped_with_the_old_model(client: TestClient) -> None:
+    stored = client.put(f"{API}/calibration/threshold", json={"threshold": 0.95})
+    assert stored.status_code == 200, stored.text
+    _switch(client, "cnn")  # the same recogniser: the threshold still holds
+    assert client.get(f"{API}/status").json()["threshold"] == 0.95
+    _switch(client, "other")
+    assert client.get(f"{API}/status").json()["threshold"] == 0.8  # the configured one
+
+
 def test_switching_back_reuses_the_kept_vectors(client: TestClient) -> None:
     with Session(_state(client).db) as session:
         before = {f.id: f.embedding for f in session.exec(select(Face))}
