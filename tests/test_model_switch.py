@@ -236,6 +236,10 @@ def test_switching_back_reuses_the_kept_vectors(client: TestClient) -> None:
     for name, colour in {**PEOPLE, "Yellow": YELLOW}.items():
         assert _who(client, colour) == (OLD, name)
     assert _count(client, NEW) == 4
+    OtherEngine.embedded = 0
+    again = _switch(client, "other")  # and forth again: every face has its kept vector
+    assert (OtherEngine.embedded, again.total, again.done) == (0, 0, 0)
+    assert _who(client, YELLOW) == (NEW, "Yellow")
 
 
 def test_a_face_enrolled_during_the_reembed_is_found_after_the_switch(

@@ -82,11 +82,9 @@ def begin(
             f"a switch to {row.recogniser} + {row.detector} is running "
             f"({row.done}/{row.total} faces): wait for it (facerec models status)"
         )
-    resumed = row is not None and (row.recogniser, row.detector, row.model) == (
-        recogniser,
-        detector,
-        model,
-    )
+    target = (recogniser, detector, model)
+    resumed = row is not None and row.status != "done"
+    resumed = resumed and row is not None and (row.recogniser, row.detector, row.model) == target
     row = row or ModelSwitch(
         recogniser=recogniser,
         detector=detector,

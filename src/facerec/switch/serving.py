@@ -65,12 +65,19 @@ class Makings:
     classifier: Classifier | None = None
 
 
-def build_serving(session: Session, makings: Makings, saved: SavedIndexes | None) -> Serving:
-    """The pair for the database's current choice, loaded and with its index filled."""
+def build_serving(
+    session: Session, makings: Makings, saved: SavedIndexes | None, *, first: bool = True
+) -> Serving:
+    """The pair for the database's current choice, loaded and with its index filled.
+    ``first``: the app's start, the one build that may use the injected engine and index
+    (a replaced pair's engine is closed after the swap, so it is never used again)."""
     base = makings.base
     choice = read_choice(session, base)
     settings = settings_for(base, recogniser=choice.recogniser, detector=choice.detector)
-    own = (choice.recogniser, choice.detector) == (base.recogniser.model, base.detector.model)
+    own = first and (choice.recogniser, choice.detector) == (
+        base.recogniser.model,
+        base.detector.model,
+    )
     engine = makings.engine if own and makings.engine is not None else makings.engines(settings)
     settings = with_model_threshold(settings, engine)  # a registry recogniser's own
     runtime = FaceRuntime(engine, settings, classifier=makings.classifier)
@@ -98,7 +105,7 @@ class Follower:
             with Session(state.db) as session:
                 if read_choice(session, self.makings.base).switches == current.switches:
                     return current
-                fresh = build_serving(session, self.makings, self.saved)
+                fresh = build_serving(session, self.makings, self.saved, first=False)
             state.serving = fresh
             log.info(
                 "switched to %s + %s (model %s, %d faces indexed)",
