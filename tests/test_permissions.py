@@ -140,6 +140,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/models/pull"): "admin",
     ("POST", "/api/v1/models/import"): "admin",
     ("DELETE", "/api/v1/models/{name}"): "admin",
+    ("GET", "/api/v1/models/switch"): "admin",
+    ("POST", "/api/v1/models/{name}/use"): "admin",
     # gallery export/import (issue #13)
     ("GET", "/api/v1/gallery/export"): "admin",
     ("POST", "/api/v1/gallery/import"): "admin",

@@ -49,13 +49,11 @@ from facerec.faces.storage import ImageStore
 from facerec.faces.views import router as faces_router
 from facerec.gallery.views import router as gallery_router
 from facerec.index.base import VectorIndex
-from facerec.index.factory import index_sync
 from facerec.index.saved import SavedIndexes
 from facerec.index.saving import IndexSaveJob
 from facerec.inference.classifier import build_classifier_from
 from facerec.inference.classifying import Classifier
-from facerec.inference.engines import build_engine, with_model_threshold
-from facerec.inference.runtime import FaceRuntime
+from facerec.inference.engines import build_engine
 from facerec.inference.types import FaceEngine
 from facerec.logs import configure as configure_logging
 from facerec.maintenance import remove_orphan_files
@@ -68,6 +66,8 @@ from facerec.recognition.views import router as recognition_router
 from facerec.registry.views import router as models_router
 from facerec.retention.job import RetentionJob
 from facerec.state import AppState
+from facerec.switch.serving import EngineFactory, Follower, Makings, build_serving
+from facerec.switch.views import router as switch_router
 from facerec.web.views import mount_web
 from facerec.webhooks.job import WebhookJob
 from facerec.webhooks.views import router as webhooks_router
@@ -83,29 +83,33 @@ def build_state(
     index: VectorIndex | None = None,
     clock: Callable[[], datetime] = utcnow,
     classifier: Classifier | None = None,
+    engines: EngineFactory | None = None,
 ) -> AppState:
-    """Open the database (migrated), load the models, fill the index. Blocking."""
+    """Open the database (migrated), load the models, fill the index. Blocking.
+    ``engines``: settings -> engine for the models a switch chooses (default
+    ``build_engine``; tests inject fakes)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         upgrade(settings.db_url, lock_dir=settings.data_dir)
     db = make_engine(settings.db_url, pool=pool_limits(settings))
-    engine = engine or build_engine(settings)
-    settings = with_model_threshold(settings, engine)  # a registry recogniser's own
-    runtime = FaceRuntime(
-        engine,
-        settings,
+    makings = Makings(
+        base=settings,
+        engines=engines or build_engine,
+        engine=engine,
+        index=index,
         classifier=classifier or build_classifier_from(settings),
     )
-    runtime.load()
-    sync = index_sync(settings, dim=runtime.dim, model=runtime.model, index=index)
+    saved = SavedIndexes(settings.index_dir)
     store, crops = ImageStore(settings.images_dir), CropStore(settings.crops_dir)
     with Session(db) as session:
         orphans = remove_orphan_files(session=session, images=store, crops=crops)
-        count = sync.start(session, SavedIndexes(settings.index_dir))
-        stale = stale_faces(session=session, model=runtime.model)
+        serving = build_serving(session, makings, saved)  # the database's choice of models
+        stale = stale_faces(session=session, model=serving.runtime.model)
     if orphans:
         log.warning("removed %d files that no record refers to (left by a crash)", orphans)
-    log.info("index built with %d faces (model %s)", count, runtime.model)
+    log.info(
+        "index built with %d faces (model %s)", serving.index.index.count(), serving.runtime.model
+    )
     if stale:
         log.warning(
             "%d faces were embedded by other models (%s) and are not searched; "
@@ -114,10 +118,9 @@ def build_state(
             ", ".join(stale),
         )
     return AppState(
-        settings=settings,
         db=db,
-        runtime=runtime,
-        index=sync,
+        serving=serving,
+        follower=Follower(makings, saved),
         store=store,
         crops=crops,
         clock=clock,
@@ -139,6 +142,7 @@ def create_app(
     index: VectorIndex | None = None,
     clock: Callable[[], datetime] = utcnow,
     classifier: Classifier | None = None,
+    engines: EngineFactory | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log)  # unless the host (uvicorn's caller, pytest) did
@@ -146,7 +150,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await run_in_threadpool(
-            build_state, settings, engine=engine, index=index, clock=clock, classifier=classifier
+            build_state,
+            settings,
+            engine=engine,
+            index=index,
+            clock=clock,
+            classifier=classifier,
+            engines=engines,
         )
         app.state.facerec = state
         retention = app.state.retention = RetentionJob(state)
@@ -204,6 +214,7 @@ def create_app(
         gallery_router,
         webhooks_router,
         models_router,
+        switch_router,
     )
     for router in (*routers, health_router, probes):
         api.include_router(router)

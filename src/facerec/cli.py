@@ -430,6 +430,8 @@ def doctor(
 def _print_doctor(report: DoctorReport) -> None:
     checked = ", ".join(f"{key} {value}" for key, value in report.checked.items())
     console.print(f"checked: {checked or 'schema only'}")
+    if report.models:
+        console.print(", ".join(f"{k} {escape(v)}" for k, v in report.models.items()))
     for line in report.summary():
         repaired = f", repaired {line.repaired}" if report.repair else ""
         console.print(f"{line.kind}: {line.count}{repaired} - {escape(line.hint)}")

@@ -175,6 +175,11 @@ class NotReady(FaceRecError):
     code = "not_ready"
 
 
+class EngineSwitched(NotReady):
+    """The database's active models changed since this worker's engine was built
+    (``facerec models use``): the request is answered again with the new engine."""
+
+
 class DownloadFailed(FaceRecError):
     """A model download that could not finish (HTTP error, connection cut: a second pull
     resumes) or whose bytes do not have the pinned sha256 (502)."""

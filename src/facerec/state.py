@@ -13,15 +13,29 @@ from facerec.config import Settings
 from facerec.faces.storage import ImageStore
 from facerec.index.sync import IndexSync
 from facerec.inference.runtime import FaceRuntime
+from facerec.switch.serving import Follower, Serving
 
 
 @dataclass(slots=True)
 class AppState:
-    settings: Settings
     db: Engine
-    runtime: FaceRuntime
-    index: IndexSync
+    serving: Serving
+    """The models and their index, swapped as one (``switch/serving.py``). A request
+    takes it once; ``settings``, ``runtime`` and ``index`` below read the current one."""
+    follower: Follower
     store: ImageStore
     crops: CropStore
     clock: Callable[[], datetime]
     """Now, timezone-aware; tests pass a fixed clock."""
+
+    @property
+    def settings(self) -> Settings:
+        return self.serving.settings
+
+    @property
+    def runtime(self) -> FaceRuntime:
+        return self.serving.runtime
+
+    @property
+    def index(self) -> IndexSync:
+        return self.serving.index

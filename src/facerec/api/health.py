@@ -18,10 +18,13 @@ from facerec.auth.deps import public, require
 from facerec.auth.permissions import Permission
 from facerec.calibration.service import threshold_value
 from facerec.db.engine import is_reachable
+from facerec.errors import EngineSwitched
 from facerec.faces.reembed import stale_faces
 from facerec.faces.service import count_faces
 from facerec.people.service import list_people
 from facerec.state import AppState
+from facerec.switch.service import progress as switch_progress
+from facerec.switch.shapes import ModelsInUse, in_use
 
 router = APIRouter(tags=["health"])
 probes = APIRouter(tags=["health"])
@@ -40,6 +43,8 @@ class StatusInfo(BaseModel):
     indexed_faces: int
     stale_faces: int = 0
     """Faces embedded by another model (not searched until ``facerec index reembed``)."""
+    models: ModelsInUse | None = None
+    """The database's choice of models and the newest switch (``facerec models use``)."""
 
 
 @probes.get("/healthz", dependencies=[public()])
@@ -70,8 +75,14 @@ def _readiness(state: AppState) -> dict[str, Any]:
         checks["index"] = False
         return checks
     with Session(state.db) as session:
-        state.index.catch_up(session)
-        status = state.index.status(session)
+        index = state.index
+        try:
+            index.catch_up(session)
+        except EngineSwitched:  # the probe says ready once this worker follows
+            session.rollback()
+            index = state.follower.follow(state).index
+            index.catch_up(session)
+        status = index.status(session)
     checks["index"] = status.in_step
     checks["index_count"] = status.index_count
     checks["db_count"] = status.db_count
@@ -81,16 +92,23 @@ def _readiness(state: AppState) -> dict[str, Any]:
 @router.get("/status", response_model=StatusInfo, dependencies=[require(Permission.STATUS)])
 def status(session: SessionDep, state: StateDep) -> StatusInfo:
     """What this server runs and holds."""
-    state.index.catch_up(session)
+    serving = state.serving  # one engine and index (switch/serving.py)
+    try:
+        serving.index.catch_up(session)
+    except EngineSwitched:
+        serving = state.follower.follow(state)
+        serving.index.catch_up(session)
+    choice, switch = switch_progress(session, state.follower.makings.base)
     return StatusInfo(
         version=__version__,
-        engine=state.runtime.engine.name,
-        model=state.runtime.model,
-        detector=state.settings.detector.model,
-        threshold=threshold_value(session=session, settings=state.settings),
-        timezone=state.settings.attendance.timezone,
+        engine=serving.runtime.engine.name,
+        model=serving.runtime.model,
+        detector=serving.settings.detector.model,
+        threshold=threshold_value(session=session, settings=serving.settings),
+        timezone=serving.settings.attendance.timezone,
         people=list_people(session=session, q=None, offset=0, limit=1).total,
         faces=count_faces(session=session),
-        indexed_faces=state.index.index.count(),
-        stale_faces=sum(stale_faces(session=session, model=state.runtime.model).values()),
+        indexed_faces=serving.index.index.count(),
+        stale_faces=sum(stale_faces(session=session, model=serving.runtime.model).values()),
+        models=in_use(choice, switch, state.clock()),
     )

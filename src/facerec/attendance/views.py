@@ -54,6 +54,7 @@ from facerec.auth.permissions import Permission
 from facerec.errors import ValidationFailed
 from facerec.metrics.instruments import count_checkins
 from facerec.state import AppState
+from facerec.switch.serving import Serving, serve
 
 router = APIRouter(prefix="/attendance", tags=["attendance"], responses=ERROR_RESPONSES)
 
@@ -99,19 +100,24 @@ async def post_check_in(
         name = principal.name
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise ValidationFailed("device must be a string of at most 100 characters", field="device")
+
     # camera frames: no 2nd try; the pixels stay (within the pixel budget) for the crops,
     # and the session opens only now that the frame is analysed (api/sessions.py)
-    async with state.runtime.analysis(image.data, fallback=False) as analyzed:
-        result: CheckInResult = await in_session(
-            state,
-            check_in,
-            index=state.index,
-            crops=state.crops,
-            analyzed=analyzed,
-            device=name,
-            now=state.clock(),
-            settings=state.settings,
-        )
+    async def attempt(serving: Serving) -> CheckInResult:
+        async with serving.runtime.analysis(image.data, fallback=False) as analyzed:
+            done: CheckInResult = await in_session(
+                state,
+                check_in,
+                index=serving.index,
+                crops=state.crops,
+                analyzed=analyzed,
+                device=name,
+                now=state.clock(),
+                settings=serving.settings,
+            )
+        return done
+
+    result = await serve(state, attempt)  # one engine and index (switch/serving.py)
     count_checkins(name, (event.status for event in result.events), result.unknown_faces)
     zone = _zone(state)
     for event in result.events:

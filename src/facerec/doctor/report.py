@@ -108,6 +108,8 @@ class DoctorReport:
     findings: list[Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
     """What was looked at: rows, files, index entries, the generation."""
+    models: dict[str, str] = field(default_factory=dict)
+    """The models in use (``facerec models use``) and a switch not done."""
 
     @property
     def unrepaired(self) -> int:
@@ -134,6 +136,7 @@ class DoctorReport:
             "repair": self.repair,
             "unrepaired": self.unrepaired,
             "checked": dict(self.checked),
+            "models": dict(self.models),
             "kinds": [asdict(line) for line in self.summary()],
             "findings": [asdict(f) for f in self.findings],
         }

@@ -18,10 +18,12 @@ knows whether a backup holds the file.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write, make_engine
+from facerec.db.models import utcnow
 from facerec.doctor import files, index
 from facerec.doctor.database import schema_findings, sqlite_findings
 from facerec.doctor.report import DoctorReport
@@ -32,6 +34,9 @@ from facerec.index.faiss_index import FaissIndex
 from facerec.index.models import current_generation
 from facerec.index.sync import IndexSync
 from facerec.inference.engines import build_engine
+from facerec.switch.choice import settings_for
+from facerec.switch.service import progress as switch_progress
+from facerec.switch.shapes import progress_of
 
 
 def run_doctor(
@@ -98,7 +103,10 @@ def _locked_checks(
 
 def doctor_for(settings: Settings, *, repair: bool = False) -> DoctorReport:
     """Run the doctor on the data folder of ``settings`` (what ``facerec doctor`` does).
-    It migrates nothing and loads no model: the embedder only names its model and size."""
+    It migrates nothing and loads no model: the embedder only names its model and size.
+    The models are the database's choice (``facerec models use``), else the settings'."""
+    models = models_in_use(settings)
+    settings = settings_for(settings, recogniser=models["recogniser"], detector=models["detector"])
     engine = build_engine(settings)
     model, dim = engine.embedder.model_id, engine.embedder.dim
     closer = getattr(engine, "close", None)
@@ -111,7 +119,7 @@ def doctor_for(settings: Settings, *, repair: bool = False) -> DoctorReport:
             if shared is not None:  # the one every worker searches, brought up to date
                 shared.catch_up(session)
                 session.rollback()
-            return run_doctor(
+            report = run_doctor(
                 session=session,
                 images=ImageStore(settings.images_dir),
                 crops=ImageStore(settings.crops_dir),
@@ -120,8 +128,30 @@ def doctor_for(settings: Settings, *, repair: bool = False) -> DoctorReport:
                 repair=repair,
                 sync=shared,
             )
+            report.models = {**models, "model": model}
+            return report
     finally:
         db.dispose()
         closer = getattr(shared.index if shared else None, "close", None)
         if callable(closer):
             closer()
+
+
+def models_in_use(settings: Settings) -> dict[str, str]:
+    """The active recogniser and detector, and the newest switch's state and progress."""
+    db = make_engine(settings.db_url)
+    try:
+        with Session(db) as session:
+            choice, row = switch_progress(session, settings)
+    except SQLAlchemyError:  # no database yet, or one before the switch's migration
+        return {"recogniser": settings.recogniser.model, "detector": settings.detector.model}
+    finally:
+        db.dispose()
+    models = {"recogniser": choice.recogniser, "detector": choice.detector}
+    shown = progress_of(row, utcnow())
+    if shown is not None and shown.status != "done":
+        models["switch"] = (
+            f"to {shown.recogniser} + {shown.detector}: {shown.status}, "
+            f"{shown.done}/{shown.total} faces" + (f" ({shown.error})" if shown.error else "")
+        )
+    return models

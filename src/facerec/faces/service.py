@@ -12,11 +12,11 @@ from facerec.audit import record
 from facerec.auth.principal import Principal
 from facerec.config import EnrolSettings
 from facerec.db.engine import lock_for_write
-from facerec.errors import MultipleFaces, NoFace, NotFound
+from facerec.errors import EngineSwitched, MultipleFaces, NoFace, NotFound
 from facerec.faces.models import Face, Image
 from facerec.faces.quality_gate import check_quality
 from facerec.faces.storage import ImageStore, sha256_of
-from facerec.index.models import record_changes
+from facerec.index.models import active_model, record_changes
 from facerec.inference.decode import decode_image
 from facerec.inference.types import AnalyzedFace, AnalyzedImage
 from facerec.people.models import Person
@@ -98,6 +98,10 @@ def add_face(
     resolution records one entry for the group)."""
     sha = sha256_of(data)
     lock_for_write(session)
+    active = active_model(session)
+    if active is not None and image.model != active:  # a switch committed since inference
+        session.rollback()
+        raise EngineSwitched(f"the face models were switched to {active}; embed again")
     if not _active(session, person_id):  # removed since the caller looked
         raise NotFound(f"no person with id {person_id}", resource="person", id=person_id)
     stored = session.exec(select(Image).where(Image.sha256 == sha)).first()

@@ -63,7 +63,7 @@ class SharedIndexSync(IndexSync):
         return self.index.count()
 
     def catch_up(self, session: Session) -> None:
-        if current_generation(session) == self.generation:
+        if self.check_position(session) == self.generation:
             return
         with self._lock:  # one applier per process: one extra connection at most
             if holds_write_lock(session):

@@ -13,6 +13,13 @@ class IndexState(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     generation: int = 0
+    recogniser: str | None = Field(default=None, max_length=64)
+    """The active recogniser and detector (``facerec models use``); None: the settings'."""
+    detector: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=64)
+    """The active recogniser's model id, the one new faces must carry (None: any)."""
+    switches: int = 0
+    """Counts switches: a worker whose engine was built at another count builds anew."""
 
 
 class FaceChange(SQLModel, table=True):
@@ -39,6 +46,19 @@ def record_changes(session: _Session, changes: list[tuple[str, int, int]]) -> in
 
 def current_generation(session: _Session) -> int:
     return int(session.exec(select(IndexState.generation).where(IndexState.id == 1)).one())
+
+
+def active_model(session: _Session) -> str | None:
+    """The model id new faces must carry (``facerec models use``); None: any."""
+    return session.exec(select(IndexState.model).where(IndexState.id == 1)).one()
+
+
+def current_position(session: _Session) -> tuple[int, int]:
+    """The generation and the switch count, in the one read each search makes."""
+    row = session.exec(
+        select(IndexState.generation, IndexState.switches).where(IndexState.id == 1)
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def request_rebuild(session: _Session) -> tuple[int, int]:

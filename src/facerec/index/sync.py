@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session, col, func, select
 
+from facerec.errors import EngineSwitched
 from facerec.faces.models import Face
 from facerec.index.base import IndexEntries, VectorIndex
 from facerec.index.frozen import Frozen
-from facerec.index.models import FaceChange, current_generation, replayable
+from facerec.index.models import FaceChange, current_generation, current_position, replayable
 from facerec.index.saved import SavedIndexes
 from facerec.index.scaled import ScaledFaissIndex
 from facerec.metrics.instruments import index_state
@@ -47,6 +48,8 @@ class IndexSync:
         self.generation = -1
         self.saved_name: str | None = None
         """The saved index the index was loaded from (None: built from the faces table)."""
+        self.switches: int | None = None
+        """The model switch count this index serves (``switch/serving.py``); None: any."""
         self._lock = threading.Lock()
 
     def start(self, session: Session, saved: SavedIndexes | None = None) -> int:
@@ -102,8 +105,9 @@ class IndexSync:
             return self._rebuild(session)
 
     def catch_up(self, session: Session) -> None:
-        """Apply every change committed since the index was last brought up to date."""
-        if current_generation(session) == self.generation:
+        """Apply every change committed since the index was last brought up to date.
+        ``EngineSwitched`` when the database's models are no longer this index's."""
+        if self.check_position(session) == self.generation:
             return
         with self._lock:
             generation = current_generation(session)
@@ -111,6 +115,13 @@ class IndexSync:
                 self._rebuild(session)
             elif generation != self.generation:
                 self._replay(session, generation)
+
+    def check_position(self, session: Session) -> int:
+        """The database's generation; ``EngineSwitched`` after a switch of models."""
+        generation, switches = current_position(session)
+        if self.switches is not None and switches != self.switches:
+            raise EngineSwitched("the face models were switched; this worker follows")
+        return generation
 
     def _rebuild(self, session: Session) -> int:
         generation = current_generation(session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from facerec.api.inputs import openapi_image_body, parse_images
 from facerec.api.sessions import in_session
 from facerec.auth.deps import CurrentPrincipal, require
 from facerec.auth.permissions import Permission
+from facerec.auth.principal import Principal
 from facerec.errors import FaceRecError, ValidationFailed
 from facerec.faces import service as faces
 from facerec.faces.identity import IdentityCheck
@@ -27,6 +29,8 @@ from facerec.faces.models import (
 )
 from facerec.people import removal, service
 from facerec.people.models import PeoplePage, PersonCreate, PersonPublic, PersonUpdate
+from facerec.state import AppState
+from facerec.switch.serving import Serving, serve
 
 router = APIRouter(prefix="/people", tags=["people"], responses=ERROR_RESPONSES)
 
@@ -104,6 +108,36 @@ def list_faces(session: SessionDep, person_id: PersonId) -> FaceList:
     return FaceList(items=items, total=len(items))
 
 
+async def _enrol_with(
+    serving: Serving,
+    *,
+    state: AppState,
+    data: bytes,
+    person_id: int,
+    force: bool,
+    actor: Principal,
+    checks: list[IdentityCheck],
+) -> FacePublic:
+    """One photo's enrolment with one engine and index (``switch/serving.py``);
+    ``checks`` gets the identity check that ran, for its warnings."""
+    check = IdentityCheck(settings=serving.settings, index=serving.index, force=force)
+    checks[:] = [check]
+    analyzed = await serving.runtime.run(data)
+    public: FacePublic = await in_session(
+        state,
+        _enrol_public,
+        store=state.store,
+        person_id=person_id,
+        data=data,
+        analyzed=analyzed,
+        gates=serving.settings.enrol,
+        force=force,
+        check=check,
+        actor=actor,
+    )
+    return public
+
+
 def _enrol_public(*, session: Session, **kwargs: Any) -> FacePublic:
     """``enrol_face``, answered while its session is open (a duplicate's row was rolled
     back, so it is read again)."""
@@ -150,21 +184,18 @@ async def add_faces(
     result = EnrolResult(faces=[])
     failures: list[FaceRecError] = []
     for number, upload in enumerate(uploads):
-        check = IdentityCheck(settings=state.settings, index=state.index, force=force)
+        checks: list[IdentityCheck] = []
+        attempt = partial(
+            _enrol_with,
+            state=state,
+            data=upload.data,
+            person_id=person_id,
+            force=force,
+            actor=actor,
+            checks=checks,
+        )
         try:
-            analyzed = await state.runtime.run(upload.data)
-            public = await in_session(
-                state,
-                _enrol_public,
-                store=state.store,
-                person_id=person_id,
-                data=upload.data,
-                analyzed=analyzed,
-                gates=state.settings.enrol,
-                force=force,
-                check=check,
-                actor=actor,
-            )
+            public = await serve(state, attempt)  # one engine and index (switch/serving.py)
         except FaceRecError as exc:
             if len(uploads) == 1:
                 raise
@@ -178,7 +209,7 @@ async def add_faces(
         result.faces.append(public)
         result.warnings.extend(
             EnrolWarning(index=number, filename=upload.filename, **w.model_dump())
-            for w in check.warnings
+            for w in checks[0].warnings
         )
     if not result.faces:  # every photo failed: answer with the first failure
         failures[0].details["rejected"] = [r.model_dump() for r in result.rejected]

@@ -18,7 +18,7 @@ from facerec.db.models import MAX_ID
 from facerec.errors import ValidationFailed
 from facerec.recognition import service
 from facerec.recognition.models import DetectResult, EmbedResult, RecognizeResult, VerifyResult
-from facerec.state import AppState
+from facerec.switch.serving import Serving, serve
 
 router = APIRouter(tags=["recognition"], responses=ERROR_RESPONSES)
 
@@ -46,25 +46,31 @@ def _requested(body: ParsedBody, query: float | None) -> float | None:
     return float(value)
 
 
-def _threshold(*, session: Session, state: AppState, requested: float | None) -> float:
+def _threshold(*, session: Session, serving: Serving, requested: float | None) -> float:
     """The request's threshold, else the active one (calibrated or configured)."""
     if requested is not None:
         return requested
-    return threshold_value(session=session, settings=state.settings)
+    return threshold_value(session=session, settings=serving.settings)
 
 
 def _recognize(
-    *, session: Session, state: AppState, requested: float | None, **kwargs: Any
+    *, session: Session, serving: Serving, requested: float | None, **kwargs: Any
 ) -> RecognizeResult:
-    chosen = _threshold(session=session, state=state, requested=requested)
-    return service.recognize(session=session, index=state.index, threshold=chosen, **kwargs)
+    chosen = _threshold(session=session, serving=serving, requested=requested)
+    return service.recognize(session=session, index=serving.index, threshold=chosen, **kwargs)
 
 
 def _verify_person(
-    *, session: Session, state: AppState, requested: float | None, **kwargs: Any
+    *, session: Session, serving: Serving, requested: float | None, **kwargs: Any
 ) -> VerifyResult:
-    chosen = _threshold(session=session, state=state, requested=requested)
+    chosen = _threshold(session=session, serving=serving, requested=requested)
+    serving.index.check_position(session)  # the stored faces compared are the pair's model
     return service.verify_person(session=session, threshold=chosen, **kwargs)
+
+
+def _current(*, session: Session, serving: Serving) -> None:
+    """``EngineSwitched`` when the models were switched since ``serving`` was built."""
+    serving.index.check_position(session)
 
 
 def _required(body: ParsedBody, name: str) -> bytes:
@@ -97,10 +103,15 @@ async def recognize(
             f"top_k must be between 1 and {state.settings.max_top_k}", field="top_k"
         )
     requested = _requested(body, threshold)
-    analyzed = await state.runtime.run(_required(body, "file"))
-    return await in_session(
-        state, _recognize, state=state, requested=requested, analyzed=analyzed, top_k=k
-    )
+    image = _required(body, "file")
+
+    async def attempt(serving: Serving) -> RecognizeResult:
+        analyzed = await serving.runtime.run(image)
+        return await in_session(
+            state, _recognize, serving=serving, requested=requested, analyzed=analyzed, top_k=k
+        )
+
+    return await serve(state, attempt)  # one engine and index (switch/serving.py)
 
 
 @router.post(
@@ -131,24 +142,30 @@ async def verify(
         raise ValidationFailed(f"person_id must be between 1 and {MAX_ID}", field="person_id")
     if pid is not None and body.one("file2") is not None:
         raise ValidationFailed("send either file2 or person_id, not both", field="person_id")
-    first = await state.runtime.run(_required(body, "file1"))
-    if pid is not None:
-        return await in_session(
-            state,
-            _verify_person,
-            state=state,
-            requested=requested,
-            analyzed=first,
-            person_id=pid,
-            dominance_ratio=ratio,
+    image1 = _required(body, "file1")
+    image2 = None if pid is not None else _required(body, "file2")
+
+    async def attempt(serving: Serving) -> VerifyResult:
+        first = await serving.runtime.run(image1)
+        if image2 is None:
+            return await in_session(
+                state,
+                _verify_person,
+                serving=serving,
+                requested=requested,
+                analyzed=first,
+                person_id=pid,
+                dominance_ratio=ratio,
+            )
+        second = await serving.runtime.run(image2)
+        chosen = await in_session(state, _threshold, serving=serving, requested=requested)
+        if requested is None:  # the threshold read is the pair's model's
+            await in_session(state, _current, serving=serving)
+        return service.verify_images(
+            first=first, second=second, threshold=chosen, dominance_ratio=ratio
         )
-    second = await state.runtime.run(_required(body, "file2"))
-    chosen = requested
-    if chosen is None:
-        chosen = await in_session(state, _threshold, state=state, requested=None)
-    return service.verify_images(
-        first=first, second=second, threshold=chosen, dominance_ratio=ratio
-    )
+
+    return await serve(state, attempt)  # one engine and index (switch/serving.py)
 
 
 @router.post(
@@ -160,8 +177,14 @@ async def verify(
 )
 async def detect(request: Request, state: StateDep) -> DetectResult:
     body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
-    analyzed = await state.runtime.run(_required(body, "file"), embed=False)
-    return service.detect_result(analyzed)
+    image = _required(body, "file")
+
+    async def attempt(serving: Serving) -> DetectResult:
+        analyzed = await serving.runtime.run(image, embed=False)
+        await in_session(state, _current, serving=serving)  # the detector in use
+        return service.detect_result(analyzed)
+
+    return await serve(state, attempt)
 
 
 @router.post(
@@ -173,5 +196,11 @@ async def detect(request: Request, state: StateDep) -> DetectResult:
 )
 async def embed(request: Request, state: StateDep) -> EmbedResult:
     body = await parse_images(request, names=("file",), max_bytes=state.settings.upload.max_bytes)
-    analyzed = await state.runtime.run(_required(body, "file"))
-    return service.embed_result(analyzed)
+    image = _required(body, "file")
+
+    async def attempt(serving: Serving) -> EmbedResult:
+        analyzed = await serving.runtime.run(image)
+        await in_session(state, _current, serving=serving)  # the model the answer names
+        return service.embed_result(analyzed)
+
+    return await serve(state, attempt)

@@ -31,12 +31,15 @@ from facerec.registry import service
 from facerec.registry.contract import Family
 from facerec.registry.service import ImportOptions, Registry
 from facerec.registry.shapes import InstallResult
+from facerec.switch.cli import models_status, models_use
 
 models_app = typer.Typer(
-    help="Face models: list, pull a known pack, import a file, choose, remove. "
-    "Choosing (use) is recorded but not active yet: engine switching comes later.",
+    help="Face models: list, pull a known pack, import a file, use (switch without "
+    "downtime), status, remove.",
     no_args_is_help=True,
 )
+models_app.command("use")(models_use)  # switch/cli.py
+models_app.command("status")(models_status)
 console = Console()
 
 

@@ -8,8 +8,8 @@ the CLI, with its progress bar, suits it better). ``POST /models/import`` takes 
 file as the raw request body (``application/octet-stream``), streamed to disk; the
 request body limit (``upload.max_request_bytes``) applies, so larger files are imported
 with ``facerec models import``.
-Choosing the models the engine runs (``models use``, with the re-embedding it needs) is
-not built yet (issue #14 items 2-3): the engine is the one the settings name.
+Choosing the models the engine runs (``POST /models/{name}/use``, with the re-embedding
+it needs) is in ``switch/views.py``.
 """
 
 from __future__ import annotations

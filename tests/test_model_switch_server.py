@@ -1,0 +1,62 @@
+"""``facerec models use`` against a real two-worker server with the real models: after
+the command returns, every worker answers with the new model (no restart)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from facerec.config import Settings
+from tests.conftest import hopper_bytes
+from tests.model_files import MOBILEFACENET_FILE, shared_model
+from tests.servers import call, from_every_worker, running_server
+from tests.test_engine_parts import install
+from tests.test_engine_parts_models import MOBILEFACENET
+
+pytestmark = [pytest.mark.models, pytest.mark.slow]
+WORKERS = 2
+MOBILEFACENET_ID = "mobilefacenet@85cdeb73+mirror"  # inference.tta: mirror (default)
+
+
+def test_every_worker_answers_with_the_new_model_after_models_use(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    install(
+        Settings(data_dir=data),
+        "mobilefacenet",
+        shared_model(*MOBILEFACENET_FILE),
+        MOBILEFACENET,
+        threshold=0.6,
+    )
+    image = {"image_base64": base64.b64encode(hopper_bytes()).decode()}
+    env = {"FACEREC_INFERENCE__THREADS": "1"}
+    with running_server(data, workers=WORKERS, env=env) as root:
+        api = root + "/api/v1"
+        status, person = call(api, "POST", "/people", {"name": "Grace Hopper"})
+        assert status == 201, person
+        status, face = call(api, "POST", f"/people/{person['id']}/faces", image)
+        assert status == 201, face
+        before = from_every_worker(api, "POST", "/recognize", image, workers=WORKERS)
+        assert {r.body["model"] for rs in before.values() for r in rs} != {MOBILEFACENET_ID}
+        facerec = Path(sys.executable).with_name("facerec")
+        done = subprocess.run(
+            [str(facerec), "models", "use", "mobilefacenet"],
+            check=False,
+            env={**os.environ, "FACEREC_DATA_DIR": str(data)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        after = from_every_worker(api, "POST", "/recognize", image, workers=WORKERS)
+        replies = [r for rs in after.values() for r in rs]
+        assert all(r.status == 200 for r in replies), replies
+        assert {r.body["model"] for r in replies} == {MOBILEFACENET_ID}
+        names = {
+            f["match"]["name"] if f["match"] else None for r in replies for f in r.body["faces"]
+        }
+        assert names == {"Grace Hopper"}
