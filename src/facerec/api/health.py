@@ -21,6 +21,7 @@ from facerec.db.engine import is_reachable
 from facerec.faces.reembed import stale_faces
 from facerec.faces.service import count_faces
 from facerec.people.service import list_people
+from facerec.registry.active import ActiveModel, active_models
 from facerec.state import AppState
 
 router = APIRouter(tags=["health"])
@@ -40,6 +41,8 @@ class StatusInfo(BaseModel):
     indexed_faces: int
     stale_faces: int = 0
     """Faces embedded by another model (not searched until ``facerec index reembed``)."""
+    models: list[ActiveModel] = []
+    """Each model in use: name, kind, licence; the recogniser's threshold in force."""
 
 
 @probes.get("/healthz", dependencies=[public()])
@@ -82,15 +85,27 @@ def _readiness(state: AppState) -> dict[str, Any]:
 def status(session: SessionDep, state: StateDep) -> StatusInfo:
     """What this server runs and holds."""
     state.index.catch_up(session)
+    threshold = threshold_value(session=session, settings=state.settings)
     return StatusInfo(
         version=__version__,
         engine=state.runtime.engine.name,
         model=state.runtime.model,
         detector=state.settings.detector.model,
-        threshold=threshold_value(session=session, settings=state.settings),
+        threshold=threshold,
         timezone=state.settings.attendance.timezone,
         people=list_people(session=session, q=None, offset=0, limit=1).total,
         faces=count_faces(session=session),
         indexed_faces=state.index.index.count(),
         stale_faces=sum(stale_faces(session=session, model=state.runtime.model).values()),
+        models=_models_in_use(state, threshold),
+    )
+
+
+def _models_in_use(state: AppState, threshold: float) -> list[ActiveModel]:
+    """The running runtime's models (the recogniser from its model id)."""
+    return active_models(
+        state.settings,
+        model_id=state.runtime.model,
+        fallback=state.runtime.engine.fallback_detector is not None,
+        threshold=threshold,
     )
