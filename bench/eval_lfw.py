@@ -29,6 +29,15 @@ data/bench/ so a second run only scores.
 ``--data-dir`` (``FACEREC_DATA_DIR=data/bench/models-cache facerec models import FILE``).
 ``--pairs-only`` embeds only the images of pairsDevTrain (no jitter, no stock pipeline)
 and reports verification and the no-face rate.
+
+    python bench/eval_lfw.py --all [--every 1] [--cnn-every 4]
+
+``--all`` does the same for every available detector x recogniser (``bench/combos.py``:
+hog, cnn, installed detectors x dlib-resnet, installed recognisers; the fixtures of
+``../shared/models`` installed into ``--data-dir`` first; the rest listed as skipped with
+why), with FAR / FRR at each recogniser's own threshold, and prints one table with the
+per-stage milliseconds of ``bench/pipeline.py --all`` (run either first). The CNN detector
+is slow on CPU: it gets every ``--cnn-every``-th pair only (the table says so).
 """
 
 from __future__ import annotations
@@ -50,6 +59,9 @@ from facerec.index.base import centroid_score
 from facerec.inference.augment import jittered, mirrored
 from facerec.inference.onnx_engine import OnnxEngine
 from facerec.inference.runtime import l2_normalise
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.combos import ACCURACY_ALL, combinations, print_table
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw-dev"
 OUT = Path("data/bench")
@@ -254,6 +266,15 @@ def main() -> int:
     )
     parser.add_argument("--data-dir", type=Path, default=OUT / "models-cache")
     parser.add_argument("--pairs-only", action="store_true", help="pairsDevTrain images only")
+    parser.add_argument(
+        "--all", action="store_true", help="every available detector x recogniser, one table"
+    )
+    parser.add_argument(
+        "--every", type=int, default=1, help="with --all: every N-th pair (1: all 2,200)"
+    )
+    parser.add_argument(
+        "--cnn-every", type=int, default=4, help="with --all: every N-th pair for the CNN (slow)"
+    )
     args = parser.parse_args()
     if not LFW.is_dir():
         print(f"skipped: {LFW} is absent (see shared/data/README.md)")
@@ -262,6 +283,8 @@ def main() -> int:
     names = [Path(p).parent.name for p in paths]
     index = {str(Path(p).relative_to(LFW)): i for i, p in enumerate(paths)}
     default = Settings().match_threshold
+    if args.all:
+        return _all(args, paths, index)
     if args.pairs_only or (args.detector, args.recogniser) != ("hog", "dlib-resnet"):
         return _pairs_only(args, paths, index)
     ours = _embed("ours", paths, args.jobs)
@@ -305,36 +328,87 @@ def main() -> int:
 
 def _pairs_only(args: argparse.Namespace, paths: list[str], index: dict[str, int]) -> int:
     """Verification and no-face rate of one detector x recogniser on the pairs' images."""
+    report = pairs_report(
+        args.detector, args.recogniser, paths, index, data_dir=args.data_dir, jobs=args.jobs
+    )
+    for name in ("chip", "chip + mirror"):
+        v = report[name]["verification"]
+        print(
+            f"{args.detector} + {args.recogniser}, {name}: 10-fold "
+            f"{100 * v['accuracy_10fold']:.2f}% (+-{100 * v['accuracy_10fold_std']:.2f}), "
+            f"TAR@FAR1% {100 * v['tar_at_far_0.01']:.2f}%, "
+            f"no face {100 * report[name]['no_face']:.2f}% of {report['images']} images"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
+    target = OUT / f"eval_lfw_pairs_{args.detector}_{args.recogniser}.json"
+    target.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def pairs_report(
+    detector: str,
+    recogniser: str,
+    paths: list[str],
+    index: dict[str, int],
+    *,
+    data_dir: Path,
+    jobs: int,
+    every: int = 1,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """Verification on pairsDevTrain (every ``every``-th pair: a deterministic sample) and
+    the no-face rate of their images, for the chip and for chip + mirror (the server's);
+    FAR / FRR at ``threshold`` when given."""
     pairs, labels = read_pairs(index)
+    pairs, labels = pairs[::every], labels[::every]
     used = sorted({i for pair in pairs for i in pair})
-    parts = {
-        "detector": args.detector,
-        "recogniser": args.recogniser,
-        "data_dir": args.data_dir,
-        "jitter": False,
-    }
-    tagged = {k: v for k, v in parts.items() if k in ("detector", "recogniser")}
-    raw = _embed("ours", [paths[i] for i in used], args.jobs, {**parts, "pairs": "pairs"})["raw"]
+    parts = {"detector": detector, "recogniser": recogniser, "data_dir": data_dir, "jitter": False}
+    tag = {"pairs": "pairs" if every == 1 else f"pairs-every-{every}"}
+    raw = _embed("ours", [paths[i] for i in used], jobs, {**parts, **tag})["raw"]
     at = {image: row for row, image in enumerate(used)}
-    report: dict[str, Any] = {"parts": tagged, "images": len(used), "pairs": len(pairs)}
+    report: dict[str, Any] = {
+        "parts": {"detector": detector, "recogniser": recogniser},
+        "images": len(used),
+        "pairs": len(pairs),
+        "every": every,
+    }
     for name, vectors in (("chip", raw[:, 0]), ("chip + mirror", raw[:, 0] + raw[:, 1])):
         unit = l2_normalise(vectors)
         scores = np.asarray([float(unit[at[a]] @ unit[at[b]]) for a, b in pairs])
         scores = np.nan_to_num(scores, nan=-np.inf)  # no face: the pair is never accepted
         report[name] = {
             "no_face": float(np.isnan(raw[:, 0, 0]).mean()),
-            "verification": verification(scores, labels, None),
+            "verification": verification(scores, labels, threshold),
         }
-        v = report[name]["verification"]
-        print(
-            f"{args.detector} + {args.recogniser}, {name}: 10-fold "
-            f"{100 * v['accuracy_10fold']:.2f}% (+-{100 * v['accuracy_10fold_std']:.2f}), "
-            f"TAR@FAR1% {100 * v['tar_at_far_0.01']:.2f}%, "
-            f"no face {100 * report[name]['no_face']:.2f}% of {len(used)} images"
+    return report
+
+
+def _all(args: argparse.Namespace, paths: list[str], index: dict[str, int]) -> int:
+    """Every available detector x recogniser (``bench/combos.py``): one row each."""
+    rows: dict[str, Any] = {}
+    for combo in combinations(args.data_dir):
+        if combo.skipped:
+            rows[combo.label] = {"skipped": combo.skipped}
+            print(f"{combo.label}: skipped ({combo.skipped})", file=sys.stderr)
+            continue
+        every = args.cnn_every if combo.detector == "cnn" else args.every
+        started = time.perf_counter()
+        report = pairs_report(
+            combo.detector,
+            combo.recogniser,
+            paths,
+            index,
+            data_dir=args.data_dir,
+            jobs=args.jobs,
+            every=every,
+            threshold=combo.threshold,
         )
+        report["threshold_source"] = combo.threshold_source
+        rows[combo.label] = report
+        print(f"{combo.label}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     OUT.mkdir(parents=True, exist_ok=True)
-    target = OUT / f"eval_lfw_pairs_{args.detector}_{args.recogniser}.json"
-    target.write_text(json.dumps(report, indent=2))
+    (OUT / ACCURACY_ALL).write_text(json.dumps(rows, indent=2))
+    print_table(OUT)
     return 0
 
 

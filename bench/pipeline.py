@@ -7,13 +7,23 @@ deterministic LFW-dev sample (250x250, one face) and photos of 640x480, 1280x720
 1920x1080 made from the shared group photos.
 
     python bench/pipeline.py [--lfw 100] [--threads 1]
+    python bench/pipeline.py --all [--lfw 100] [--cnn-lfw 50]
+
+``--all``: the fast engine for every available detector x recogniser (``bench/combos.py``;
+the fixtures of ``../shared/models`` installed into ``--data-dir`` first), on the LFW-dev
+sample only; align is each recogniser's own (dlib's chip or the ArcFace template), embed
+is the chip and its mirror image in one call, as the server runs (``inference.tta =
+mirror``). The CNN detector gets the first ``--cnn-lfw`` images of the sample. Writes
+data/bench/pipeline_all.json and prints the one table with ``bench/eval_lfw.py --all``.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -24,12 +34,18 @@ from PIL import Image
 
 from facerec.config import Settings
 from facerec.index.faiss_index import FaissIndex
+from facerec.inference.augment import mirrored
 from facerec.inference.decode import decode_image
 from facerec.inference.dlib_engine import DlibEngine
 from facerec.inference.face_chips import face_chips
 from facerec.inference.onnx_engine import OnnxEngine
 from facerec.inference.runtime import l2_normalise
-from facerec.inference.types import FaceEngine
+from facerec.inference.types import Detection, FaceEngine, RGBImage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.combos import TIMING_ALL, combinations, print_table
+
+OUT = Path("data/bench")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
@@ -53,45 +69,60 @@ def image_sets(lfw_count: int) -> dict[str, list[bytes]]:
     return sets
 
 
+class Stopwatch:
+    """ms per stage: ``lap(stage)`` adds the time since ``start`` or the last lap."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, list[float]] = defaultdict(list)
+        self.last = time.perf_counter()
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage].append((now - self.last) * 1000)
+        self.last = now
+
+
+def decode_and_detect(
+    engine: FaceEngine, data: bytes, watch: Stopwatch
+) -> tuple[RGBImage, list[Detection]]:
+    """Decode, then detect as the server does (the fallback detector when the first finds
+    nothing in an image small enough for it); both timed."""
+    watch.start()
+    pixels = decode_image(data, max_bytes=1 << 30, max_pixels=1 << 30).pixels
+    watch.lap("decode")
+    found = engine.detector.detect(pixels)
+    fallback = engine.fallback_detector
+    limit = Settings().detector.fallback_max_pixels
+    if not found and fallback is not None and pixels.shape[0] * pixels.shape[1] <= limit:
+        found = fallback.detect(pixels)
+    watch.lap("detect")
+    return pixels, found
+
+
 def time_stages(
     engine: FaceEngine, images: list[bytes], index: FaissIndex
 ) -> dict[str, list[float]]:
-    ms: dict[str, list[float]] = defaultdict(list)
-    settings = Settings()
-
-    def clock(stage: str, started: float) -> float:
-        now = time.perf_counter()
-        ms[stage].append((now - started) * 1000)
-        return now
-
+    watch = Stopwatch()
     network = getattr(engine, "network", None)
     for data in images:
-        t = time.perf_counter()
-        pixels = decode_image(data, max_bytes=1 << 30, max_pixels=1 << 30).pixels
-        t = clock("decode", t)
-        found = engine.detector.detect(pixels)
-        fallback = engine.fallback_detector
-        if (
-            not found
-            and fallback is not None
-            and pixels.shape[0] * pixels.shape[1] <= settings.detector.fallback_max_pixels
-        ):
-            found = fallback.detect(pixels)
-        t = clock("detect", t)
+        pixels, found = decode_and_detect(engine, data, watch)
         points = engine.landmarker.landmarks(pixels, found)
-        t = clock("landmarks", t)
+        watch.lap("landmarks")
         if network is not None:  # ONNX: alignment and network are separate steps
             chips = face_chips(pixels, points) if points else np.zeros((0, 150, 150, 3), np.uint8)
-            t = clock("align", t)
+            watch.lap("align")
             vectors = network.embed_chips(chips)
         else:  # dlib aligns inside compute_face_descriptor's caller
-            t = clock("align", t)
+            watch.lap("align")
             vectors = engine.embedder.embed(pixels, points)
-        t = clock("embed", t)
+        watch.lap("embed")
         if len(vectors):
             index.search_people(l2_normalise(np.asarray(vectors, dtype=np.float32)), 5)
-        clock("search", t)
-    return ms
+        watch.lap("search")
+    return watch.ms
 
 
 def main() -> int:
@@ -100,11 +131,16 @@ def main() -> int:
     )
     parser.add_argument("--lfw", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    parser.add_argument("--all", action="store_true", help="every detector x recogniser")
+    parser.add_argument("--cnn-lfw", type=int, default=50, help="with --all: images for cnn")
+    parser.add_argument("--data-dir", type=Path, default=OUT / "models-cache")
     args = parser.parse_args()
     if not (SHARED / "lfw-dev").is_dir():
         print(f"skipped: {SHARED} is absent (see shared/data/README.md)")
         return 0
     sets = image_sets(args.lfw)
+    if args.all:
+        return time_all(args, sets["LFW 250x250"])
     rng = np.random.default_rng(0)
     gallery = l2_normalise(rng.normal(size=(10_000, 128)).astype(np.float32))
     index = FaissIndex(128)
@@ -139,6 +175,50 @@ def main() -> int:
     for label in sets:
         ratio = totals[("dlib", label)] / totals[("onnx", label)]
         print(f"{label}: dlib / onnx time per image = {ratio:.1f}x")
+    return 0
+
+
+def time_parts(engine: OnnxEngine, images: list[bytes]) -> dict[str, list[float]]:
+    """ms per stage of one engine from parts, as the server runs it (its own alignment,
+    chip and mirror image in one network call); the fallback counts as detection."""
+    watch = Stopwatch()
+    for data in images:
+        pixels, found = decode_and_detect(engine, data, watch)
+        points = engine.landmarker.landmarks(pixels, found)
+        watch.lap("landmarks")
+        chips = engine.network.align(pixels, points) if points else None
+        watch.lap("align")
+        if chips is not None:
+            engine.network.embed_chips(np.concatenate([chips, mirrored(chips)]))
+        watch.lap("embed")
+    return watch.ms
+
+
+def time_all(args: argparse.Namespace, lfw: list[bytes]) -> int:
+    """Mean ms per stage of every available detector x recogniser (bench/combos.py)."""
+    rows: dict[str, dict[str, object]] = {}
+    for combo in combinations(args.data_dir):
+        if combo.skipped:
+            rows[combo.label] = {"skipped": combo.skipped}
+            continue
+        settings = Settings(
+            data_dir=args.data_dir,
+            inference={"onnx_intra_threads": args.threads},
+            detector={"model": combo.detector},
+            recogniser={"model": combo.recogniser},
+        )
+        engine = OnnxEngine(settings)
+        engine.load()
+        images = lfw[: args.cnn_lfw] if combo.detector == "cnn" else lfw
+        time_parts(engine, images[:3])  # warm-up: first calls allocate
+        ms = time_parts(engine, images)
+        engine.close()
+        means: dict[str, object] = {s: statistics.mean(ms[s]) for s in ms}
+        rows[combo.label] = means | {"images": len(images)}
+        print(f"{combo.label}: {sum(statistics.mean(v) for v in ms.values()):.1f} ms/image")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / TIMING_ALL).write_text(json.dumps(rows, indent=2))
+    print_table(OUT)
     return 0
 
 

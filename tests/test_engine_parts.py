@@ -51,6 +51,7 @@ def install(
     contract: InputContract,
     *,
     threshold: float | None = None,
+    licence: str = "test",
 ) -> ModelManifest:
     """Put ``file`` in the registry of ``settings`` as an installed model (no probe)."""
     manifest = ModelManifest(
@@ -61,7 +62,7 @@ def install(
         sha256=sha256_file(file),
         size=file.stat().st_size,
         source=f"import:{file.name}",
-        licence="test",
+        licence=licence,
         default_threshold=threshold,
         installed_at=datetime(2026, 1, 1, tzinfo=UTC),
         installed_by="test",

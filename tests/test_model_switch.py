@@ -203,7 +203,7 @@ def test_an_interrupted_reembed_leaves_the_old_model_and_a_rerun_resumes(
     doctor = models_in_use(_state(client).follower.makings.base)  # what `facerec doctor` says
     assert doctor["recogniser"] == "dlib-resnet"
     assert doctor["switch"].startswith("to other + hog: failed, 1/3 faces")
-    shown = client.get(f"{API}/status").json()["models"]
+    shown = client.get(f"{API}/status").json()["choice"]
     assert (shown["switch"]["status"], shown["switch"]["done"]) == ("failed", 1)
     OtherEngine.embedded = 0
     done = _switch(client, "other", batch=2)
@@ -314,7 +314,7 @@ def test_the_api_switches_in_the_background_and_shows_progress(client: TestClien
     assert shown["switch"]["status"] == "done" and shown["switch"]["done"] == 3
     status = client.get(f"{API}/status").json()
     assert status["model"] == NEW and status["indexed_faces"] == 3
-    assert status["models"]["recogniser"] == "other"
+    assert status["choice"]["recogniser"] == "other"
     with Session(_state(client).db) as session:
         actions = session.exec(select(AuditEntry.action).where(AuditEntry.entity == "model")).all()
     assert list(actions) == ["switch", "use"]

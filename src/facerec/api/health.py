@@ -22,8 +22,10 @@ from facerec.errors import EngineSwitched
 from facerec.faces.reembed import stale_faces
 from facerec.faces.service import count_faces
 from facerec.people.service import list_people
+from facerec.registry.active import ActiveModel, active_models
 from facerec.state import AppState
 from facerec.switch.service import progress as switch_progress
+from facerec.switch.serving import Serving
 from facerec.switch.shapes import ModelsInUse, in_use
 
 router = APIRouter(tags=["health"])
@@ -43,7 +45,9 @@ class StatusInfo(BaseModel):
     indexed_faces: int
     stale_faces: int = 0
     """Faces embedded by another model (not searched until ``facerec index reembed``)."""
-    models: ModelsInUse | None = None
+    models: list[ActiveModel] = []
+    """Each model in use: name, kind, licence; the recogniser's threshold in force."""
+    choice: ModelsInUse | None = None
     """The database's choice of models and the newest switch (``facerec models use``)."""
 
 
@@ -99,16 +103,28 @@ def status(session: SessionDep, state: StateDep) -> StatusInfo:
         serving = state.follower.follow(state)
         serving.index.catch_up(session)
     choice, switch = switch_progress(session, state.follower.makings.base)
+    threshold = threshold_value(session=session, settings=serving.settings)
     return StatusInfo(
         version=__version__,
         engine=serving.runtime.engine.name,
         model=serving.runtime.model,
         detector=serving.settings.detector.model,
-        threshold=threshold_value(session=session, settings=serving.settings),
+        threshold=threshold,
         timezone=serving.settings.attendance.timezone,
         people=list_people(session=session, q=None, offset=0, limit=1).total,
         faces=count_faces(session=session),
         indexed_faces=serving.index.index.count(),
         stale_faces=sum(stale_faces(session=session, model=serving.runtime.model).values()),
-        models=in_use(choice, switch, state.clock()),
+        models=_models_in_use(serving, threshold),
+        choice=in_use(choice, switch, state.clock()),
+    )
+
+
+def _models_in_use(serving: Serving, threshold: float) -> list[ActiveModel]:
+    """The pair's models (the recogniser from its runtime's model id)."""
+    return active_models(
+        serving.settings,
+        model_id=serving.runtime.model,
+        fallback=serving.runtime.engine.fallback_detector is not None,
+        threshold=threshold,
     )

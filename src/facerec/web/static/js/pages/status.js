@@ -17,12 +17,27 @@ export async function statusPage(main) {
         rows.map(([key, value]) => [h("dt", {}, t(key)), h("dd", {}, String(value))])),
       s.stale_faces ? h("ul", { class: "warnings", "data-testid": "stale-faces" },
         h("li", {}, t("status.stale", { count: s.stale_faces }))) : "",
+      modelsTable(s.models ?? []),
       h("p", {}, h("a", { href: "/docs" }, t("status.api"))),
       calibrationPanel(),
     );
   } catch (err) {
     main.append(alertBox(err.explain ? err.explain() : String(err)));
   }
+}
+
+// Each model in use: role, name, kind, licence; the recogniser's threshold in force.
+export function modelsTable(models) {
+  const head = ["status.modelRole", "status.modelName", "status.modelKind", "status.modelLicence", "status.modelThreshold"];
+  return h("section", { class: "panel" }, h("h2", {}, t("status.models")),
+    h("div", { class: "scroll" }, h("table", { "data-testid": "status-models" },
+      h("thead", {}, h("tr", {}, head.map((key) => h("th", { scope: "col" }, t(key))))),
+      h("tbody", {}, models.map((m) => h("tr", { "data-role": m.role },
+        h("td", {}, t(`status.role.${m.role}`)),
+        h("td", {}, m.model_id ?? m.name),
+        h("td", {}, t(`status.kind.${m.kind}`)),
+        h("td", {}, m.licence),
+        h("td", {}, m.threshold === null || m.threshold === undefined ? "–" : String(m.threshold))))))));
 }
 
 // A calibration warning in the page's language by its code, else the server's sentence.
