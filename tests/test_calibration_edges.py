@@ -103,7 +103,7 @@ def test_a_stored_threshold_is_kept_in_steps_of_0_0001(engine: Engine, settings:
         out = set_threshold(session=session, settings=settings, threshold=0.912349, actor=SYSTEM)
     assert (out.active_threshold, out.source) == (0.9123, "calibrated")
     with Session(engine) as session:
-        stored = session.get(AppSetting, service.THRESHOLD_KEY)
+        stored = session.get(AppSetting, f"match_threshold:{settings.recogniser.model}")
         assert stored is not None
         assert stored.value == 0.9123
 

@@ -212,13 +212,19 @@ def test_an_interrupted_reembed_leaves_the_old_model_and_a_rerun_resumes(
     assert _who(client, PEOPLE["Red"]) == (NEW, "Red")
 
 
-def test_a_calibrated_threshold_is_dropped_with_the_old_model(client: TestClient) -> None:
+def test_each_recogniser_keeps_its_own_calibrated_threshold(client: TestClient) -> None:
     stored = client.put(f"{API}/calibration/threshold", json={"threshold": 0.95})
     assert stored.status_code == 200, stored.text
     _switch(client, "cnn")  # the same recogniser: the threshold still holds
     assert client.get(f"{API}/status").json()["threshold"] == 0.95
+    _switch(client, "other")  # its scores are not dlib's: the configured one
+    assert client.get(f"{API}/status").json()["threshold"] == 0.8
+    other = client.put(f"{API}/calibration/threshold?force=true", json={"threshold": 0.7})
+    assert other.status_code == 200, other.text
+    _switch(client, "dlib-resnet")  # back: dlib's calibration again
+    assert client.get(f"{API}/status").json()["threshold"] == 0.95
     _switch(client, "other")
-    assert client.get(f"{API}/status").json()["threshold"] == 0.8  # the configured one
+    assert client.get(f"{API}/status").json()["threshold"] == 0.7
 
 
 def test_switching_back_reuses_the_kept_vectors(client: TestClient) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -39,7 +40,7 @@ from facerec.registry.contract import default_contract
 from facerec.registry.probe import probe
 from facerec.registry.service import ImportOptions, Registry
 from facerec.registry.shapes import InstallResult
-from facerec.registry.store import ModelStore
+from facerec.registry.store import ModelStore, check_name
 from tests.model_files import Served, detector, file_server, recogniser
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -372,3 +373,15 @@ def _import(
         actor=cli_actor(),
         now=NOW,
     )
+
+
+def test_a_model_name_fits_the_columns_its_ids_are_kept_in() -> None:
+    """48 characters at most: ``name@sha8+mirror`` (faces.model) and
+    ``match_threshold:name`` (app_settings.key) are 64-character columns."""
+    longest = "m" * 48
+    assert check_name(longest) == longest
+    assert len(f"{longest}@{'0' * 8}+mirror") == 64 == len(f"match_threshold:{longest}")
+    with pytest.raises(ValidationFailed):
+        check_name("m" * 49)
+    with pytest.raises(ValidationError):
+        Settings(recogniser={"model": "m" * 49})

@@ -34,10 +34,16 @@ def machine_zone() -> str:
     return name or "UTC"
 
 
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,47}$"
+"""A model's name (built-in or installed): at most 48 characters, so that its model id
+(``name@sha8+mirror``) and its calibrated threshold's key (``match_threshold:name``) fit
+the 64-character columns that hold them."""
+
+
 class DetectorSettings(BaseModel):
     """How faces are found."""
 
-    model: str = Field("hog", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    model: str = Field("hog", pattern=MODEL_NAME_PATTERN)
     """``hog``: dlib's HOG+SVM (fast on CPU); ``cnn``: dlib's MMOD CNN (slow, pose-robust);
     or the name of an installed registry detector (``facerec models list``; YuNet family,
     e.g. ``yunet-2023mar``: faces and 5 points in a few ms). Fast engine only."""
@@ -64,7 +70,7 @@ class DetectorSettings(BaseModel):
 class RecogniserSettings(BaseModel):
     """What turns a face into a descriptor."""
 
-    model: str = Field("dlib-resnet", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    model: str = Field("dlib-resnet", pattern=MODEL_NAME_PATTERN)
     """``dlib-resnet``: dlib's ResNet (dlib's own alignment); or the name of an installed
     ArcFace-style registry recogniser (5-point alignment to the 112x112 template). Its
     manifest's ``default_threshold`` is the match threshold unless ``match_threshold``

@@ -25,13 +25,20 @@ from facerec.faces.models import Face
 from facerec.people.service import names_of
 
 THRESHOLD_KEY = "match_threshold"
+"""Followed by ``:`` and the recogniser's name (``threshold_key``): scores, and so the
+calibrated threshold, are each recogniser's own; switching back finds its threshold."""
 MAX_FACES = 6000
 """Calibration compares every pair of up to this many faces (a sample beyond)."""
 TABLE = (0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97)
 
 
+def threshold_key(settings: Settings) -> str:
+    """The ``app_settings`` key of the recogniser ``settings`` name."""
+    return f"{THRESHOLD_KEY}:{settings.recogniser.model}"
+
+
 def active_threshold(*, session: Session, settings: Settings) -> ThresholdOut:
-    stored = session.get(AppSetting, THRESHOLD_KEY)
+    stored = session.get(AppSetting, threshold_key(settings))
     if stored is not None:
         return ThresholdOut(
             active_threshold=float(stored.value),
@@ -63,12 +70,13 @@ def set_threshold(
     ``calibration/safety.py``, which checks a threshold before it comes here)."""
     lock_for_write(session)
     before = active_threshold(session=session, settings=settings)
-    stored = session.get(AppSetting, THRESHOLD_KEY)
+    key = threshold_key(settings)
+    stored = session.get(AppSetting, key)
     if threshold is None:
         if stored is not None:
             session.delete(stored)
     else:
-        stored = stored or AppSetting(key=THRESHOLD_KEY, value=threshold)
+        stored = stored or AppSetting(key=key, value=threshold)
         stored.value = round(float(threshold), 4)
         session.add(stored)
     session.flush()
@@ -83,6 +91,7 @@ def set_threshold(
             "before_source": before.source,
             "after": after.active_threshold,
             "after_source": after.source,
+            "recogniser": settings.recogniser.model,
             **(details or {}),
         },
     )

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from facerec.config import MODEL_NAME_PATTERN
 from facerec.errors import Conflict, NotFound, ValidationFailed
 from facerec.registry.contract import InputContract, Kind
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+NAME_PATTERN = MODEL_NAME_PATTERN
 MODEL_FILE = "model.onnx"
 MANIFEST = "manifest.json"
 
@@ -65,7 +66,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def check_name(name: str) -> str:
     if not re.fullmatch(NAME_PATTERN, name):
         raise ValidationFailed(
-            f"a model name is 1-64 of a-z 0-9 . _ - (starting with a letter or digit): {name!r}",
+            f"a model name is 1-48 of a-z 0-9 . _ - (starting with a letter or digit): {name!r}",
             field="name",
         )
     return name

@@ -23,8 +23,6 @@ from sqlmodel import Session, col, select
 
 from facerec.audit import record
 from facerec.auth.principal import Principal
-from facerec.calibration.models import AppSetting
-from facerec.calibration.service import THRESHOLD_KEY
 from facerec.config import Settings
 from facerec.db.engine import lock_for_write
 from facerec.errors import Conflict, NotFound
@@ -201,10 +199,8 @@ def finish(
     state.recogniser, state.detector, state.model = row.recogniser, row.detector, model
     state.switches += 1
     session.add(state)
-    dropped = None
     if swapped or old_model not in (None, model):
         request_rebuild(session)
-        dropped = _drop_threshold(session)
     row.status, row.updated_at = "done", now
     row.done, row.failed = row.done + written, failed + len(bad)
     session.add(row)
@@ -219,7 +215,6 @@ def finish(
             "model": model,
             "swapped": swapped,
             "failed": row.failed,
-            "threshold_dropped": dropped,
         },
         time=now,
     )
@@ -250,16 +245,6 @@ def _swap(session: Session, model: str) -> int:
         swapped = int(getattr(result, "rowcount", 0))
     session.execute(text("DELETE FROM face_vectors WHERE model = :m"), {"m": model})
     return swapped
-
-
-def _drop_threshold(session: Session) -> float | None:
-    """A stored (calibrated) threshold was measured on the old model's scores: drop it,
-    so the new recogniser's own applies until it is calibrated. Returns the one dropped."""
-    stored = session.get(AppSetting, THRESHOLD_KEY)
-    if stored is None:
-        return None
-    session.delete(stored)
-    return float(stored.value)
 
 
 def _row(session: Session) -> ModelSwitch:

@@ -8,6 +8,9 @@ Alembic logs the first paragraph as one line: keep it on one line.
 - ``face_vectors``: (face id, model) -> descriptor, the vectors of another model than
   the face row's (``ON DELETE CASCADE`` with the face).
 - ``model_switches``: one row, the newest switch's target, status and progress.
+- ``app_settings``: the calibrated threshold becomes each recogniser's own
+  (``match_threshold:<recogniser>``); the one stored was measured on the gallery's faces,
+  so it goes to the recogniser that embedded most of them (dlib's when there are none).
 
 Revision ID: 0007_model_switch
 Revises: 0006
@@ -60,9 +63,31 @@ def upgrade() -> None:
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
+    _rename_threshold("match_threshold", f"match_threshold:{_gallery_recogniser()}")
+
+
+def _gallery_recogniser() -> str:
+    """The recogniser name of the model id most faces carry (``dlib-resnet-v1+mirror`` ->
+    ``dlib-resnet``, ``mobilefacenet@85cdeb73+mirror`` -> ``mobilefacenet``)."""
+    row = (
+        op.get_bind()
+        .execute(sa.text("SELECT model FROM faces GROUP BY model ORDER BY COUNT(*) DESC LIMIT 1"))
+        .first()
+    )
+    model = "dlib-resnet" if row is None else str(row[0]).split("+", 1)[0]
+    return "dlib-resnet" if model.startswith("dlib-resnet") else model.split("@", 1)[0]
+
+
+def _rename_threshold(old: str, new: str) -> None:
+    op.get_bind().execute(
+        sa.text("UPDATE app_settings SET key = :new WHERE key = :old"), {"old": old, "new": new}
+    )
 
 
 def downgrade() -> None:
+    own = f"match_threshold:{_gallery_recogniser()}"
+    _rename_threshold(own, "match_threshold")
+    op.get_bind().execute(sa.text("DELETE FROM app_settings WHERE key LIKE 'match_threshold:%'"))
     op.drop_table("model_switches")
     op.drop_table("face_vectors")
     with op.batch_alter_table("index_state") as batch:
