@@ -24,7 +24,7 @@ from facerec.audit.models import AuditEntry
 from facerec.cli import app
 from facerec.config import Settings, get_settings
 from facerec.faces.models import Face, Image
-from facerec.index.models import current_generation
+from facerec.index.models import IndexState, current_generation
 from facerec.inference.types import Landmarks, RGBImage
 from facerec.people.models import Person
 from facerec.state import AppState
@@ -399,3 +399,32 @@ def test_cli_export_and_import_between_data_dirs(
         assert "[invalid_archive]" in refused.output
     finally:
         get_settings.cache_clear()
+
+
+def test_an_import_after_a_switch_of_models_stores_no_face_of_the_old_model(
+    source: TestClient, target: TestClient
+) -> None:
+    """The import embeds with this worker's engine; if ``facerec models use`` made
+    another model the active one meanwhile, its faces would never be searched: refused
+    under the write lock, and a second import (after the switch) stores them."""
+    _fill(source)
+    data = _export(source)
+    with Session(_state(target).db) as session:
+        state = session.get(IndexState, 1)
+        assert state is not None
+        state.model = "switched-elsewhere@12345678"
+        session.add(state)
+        session.commit()
+    _, faces, images, files = _counts(target)
+    refused = _import(target, data)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "not_ready"
+    assert "import the file again" in refused.json()["error"]["message"]
+    assert _counts(target)[1:] == (faces, images, files)
+    with Session(_state(target).db) as session:
+        state = session.get(IndexState, 1)
+        assert state is not None
+        state.model = None
+        session.add(state)
+        session.commit()
+    assert _import(target, data).json()["faces_added"] == 4

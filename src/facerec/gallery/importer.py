@@ -31,12 +31,12 @@ from sqlmodel import Session, col, select
 from facerec.audit import record
 from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
-from facerec.errors import FaceRecError, NoFace
+from facerec.errors import EngineSwitched, FaceRecError, NoFace
 from facerec.faces.models import Face, Image
 from facerec.faces.storage import ImageStore
 from facerec.gallery.archive import FaceLine, Gallery, open_gallery
 from facerec.gallery.identity import resolve_people
-from facerec.index.models import record_changes
+from facerec.index.models import active_model, record_changes
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import Detection
 
@@ -182,6 +182,13 @@ def _store(
     if not rows:
         return
     lock_for_write(session)
+    active = active_model(session)
+    if active is not None and active != report.model:  # `models use` finished meanwhile
+        session.rollback()
+        raise EngineSwitched(
+            f"the face models were switched to {active} during the import: import the "
+            "file again (what was imported is kept; nothing is stored twice)"
+        )
     shas = {r.line.image.sha256 for r in rows}
     images = {i.sha256: i for i in session.exec(select(Image).where(col(Image.sha256).in_(shas)))}
     new_files: list[str] = []
