@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from facerec.errors import EngineSwitched
 from facerec.faces.models import Face, Image
 from facerec.faces.service import enrol_face
 from facerec.index.models import current_generation
-from facerec.inference.types import FaceEngine, Landmarks, RGBImage
+from facerec.inference.types import Detection, FaceEngine, Landmarks, RGBImage
 from facerec.registry.contract import default_contract
 from facerec.state import AppState
 from facerec.switch import job
@@ -62,6 +62,22 @@ def other_vector(image: RGBImage, points: Landmarks) -> NDArray[np.float64]:
     return np.random.default_rng(seed).normal(size=OtherEngine.dim)
 
 
+class ArcOrderEngine(OtherEngine):
+    """A registry-style ArcFace recogniser: its faces keep ArcFace-order points, which
+    dlib's descriptor cannot take (``parts.points_in_order``)."""
+
+    model_id = "arc@0123abcd"
+    landmark_order = "arcface5"
+
+    def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
+        """Eyes, nose, mouth corners (ArcFace's order), inside each square."""
+        points = [(0.3, 0.4), (0.7, 0.4), (0.5, 0.55), (0.35, 0.75), (0.65, 0.75)]
+        return [
+            np.asarray([(d.x1 + px * d.width, d.y1 + py * d.height) for px, py in points], "f4")
+            for d in detections
+        ]
+
+
 class CountingEngine(FakeEngine):
     """The settings' engine, counting the faces it embeds."""
 
@@ -81,6 +97,8 @@ class Engines:
 
     def __call__(self, settings: Settings) -> FaceEngine:
         self.built.append(settings.recogniser.model)
+        if settings.recogniser.model == "arc":
+            return ArcOrderEngine()
         return OtherEngine() if settings.recogniser.model == "other" else self.fake
 
 
@@ -88,6 +106,7 @@ class Engines:
 def engines(settings: Settings, tmp_path: Path) -> Engines:
     contract = default_contract("arcface").model_copy(update={"embedding_size": OtherEngine.dim})
     install(settings, "other", recogniser(tmp_path / "other.onnx", dim=24), contract)
+    install(settings, "arc", recogniser(tmp_path / "arc.onnx", dim=24), contract)
     OtherEngine.embedded = 0
     return Engines()
 
@@ -227,6 +246,42 @@ def test_each_recogniser_keeps_its_own_calibrated_threshold(client: TestClient) 
     assert client.get(f"{API}/status").json()["threshold"] == 0.7
 
 
+def _points(client: TestClient, model: str) -> dict[int, Any]:
+    """Face id -> the points of its ``model`` vector (face row or kept row)."""
+    with Session(_state(client).db) as session:
+        faces = session.exec(select(Face).where(Face.model == model)).all()
+        rows = {int(f.id or 0): f.landmarks for f in faces}
+        kept = session.exec(select(FaceVector).where(FaceVector.model == model)).all()
+    return {**rows, **{v.face_id: v.landmarks for v in kept}}
+
+
+def test_faces_enrolled_under_an_arcface_model_are_found_again_for_dlibs(
+    client: TestClient,
+) -> None:
+    """A face row keeps the points of its own model: switching to an ArcFace-style model
+    puts ArcFace-order points in the rows (dlib's are kept with dlib's vectors). Yellow,
+    enrolled meanwhile, has only ArcFace-order points, which dlib's descriptor cannot take:
+    switching back finds the face again at its box, so it is searched, not left behind."""
+    dlib_points = _points(client, OLD)
+    _switch(client, "arc")
+    arc_points = _points(client, ArcOrderEngine.model_id)
+    assert set(arc_points) == set(dlib_points)
+    for face_id, points in dlib_points.items():
+        assert not np.allclose(arc_points[face_id], points)  # converted to ArcFace order
+    assert _points(client, OLD) == dlib_points  # kept with dlib's vectors
+    _enrol(client, "Yellow", YELLOW)
+    done = _switch(client, "dlib-resnet")
+    assert (done.status, done.failed) == ("done", 0)
+    assert _who(client, YELLOW) == (OLD, "Yellow")
+    back = _points(client, OLD)
+    assert {k: v for k, v in back.items() if k in dlib_points} == dlib_points
+    (yellow,) = set(back) - set(dlib_points)
+    image = np.asarray(PILImage.open(io.BytesIO(picture([(YELLOW, 80)]))).convert("RGB"))
+    fake = FakeEngine()
+    expected = fake.landmarks(image, fake.detect(image))[0]  # the face found again
+    np.testing.assert_allclose(back[yellow], expected, atol=1e-4)
+
+
 def test_switching_back_reuses_the_kept_vectors(client: TestClient) -> None:
     with Session(_state(client).db) as session:
         before = {f.id: f.embedding for f in session.exec(select(Face))}
@@ -343,3 +398,20 @@ def test_the_migration_matches_the_models(client: TestClient) -> None:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     ours = ("face_vectors", "model_switches", "'recogniser'", "'detector'", "'switches'")
     assert [d for d in diff if any(n in repr(d) for n in ours)] == []
+
+
+def test_a_face_whose_photo_is_gone_is_counted_once_and_keeps_the_old_model(
+    client: TestClient,
+) -> None:
+    state = _state(client)
+    with Session(state.db) as session:
+        face, image = session.exec(
+            select(Face, Image).join(Image, col(Image.id) == col(Face.image_id))
+        ).first()  # type: ignore[misc]
+    state.store.delete(image.path)
+    done = _switch(client, "other")
+    assert (done.status, done.done, done.failed) == ("done", 2, 1)
+    with Session(state.db) as session:
+        models = dict(session.exec(select(Face.id, Face.model)).all())
+    assert models.pop(face.id) == OLD  # stale, not searched: /status counts it
+    assert set(models.values()) == {NEW}

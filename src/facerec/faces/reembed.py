@@ -3,7 +3,9 @@
 Every face row keeps its image, its landmarks and the id of the model that embedded
 it; searches only see faces of the running engine's model. After an upgrade (or a
 switch to another engine) the older rows are re-embedded here from the stored image
-and stored landmarks (no detection, so the face stays the one that was enrolled).
+and stored landmarks (no detection, so the face stays the one that was enrolled; where
+they cannot serve the new model, ArcFace's points for dlib's descriptor, the face is found
+again at its box: ``refind.py``), and the points used are kept with the new vector.
 Each batch is embedded outside the write lock, then written in one transaction with
 its change-log entries, so running workers pick the new vectors up and an
 interrupted run loses nothing: it simply resumes where it stopped.
@@ -14,15 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from sqlmodel import Session, col, func, select
 
 from facerec.db.engine import lock_for_write
 from facerec.errors import FaceRecError
 from facerec.faces.models import Face, Image
+from facerec.faces.refind import points_for
 from facerec.faces.storage import ImageStore
 from facerec.index.models import record_changes
-from facerec.inference.parts import points_in_order
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import LandmarkOrder
 
@@ -64,15 +65,15 @@ def reembed_faces(
         rows = session.exec(query.order_by(col(Face.id)).limit(batch)).all()
         if not rows:
             return report
-        vectors: dict[int, tuple[bytes, str]] = {}
+        vectors: dict[int, tuple[bytes, str, list[list[float]]]] = {}
         for face, image in rows:
             assert face.id is not None
             try:
                 pixels = runtime.decode(store.read(image.path)).pixels
-                stored = np.asarray(face.landmarks, dtype=np.float32)
-                points = [points_in_order(stored, face.model, order)]
-                vector = runtime.embed_landmarks(pixels, points)[0]
-                vectors[face.id] = (vector.astype("<f4").tobytes(), face.model)
+                points = points_for(runtime, pixels, face, order)
+                vector = runtime.embed_landmarks(pixels, [points])[0]
+                kept = [[float(x), float(y)] for x, y in points]  # in the new model's order
+                vectors[face.id] = (vector.astype("<f4").tobytes(), face.model, kept)
             except (FaceRecError, OSError) as exc:
                 report.failed.append((face.id, str(exc)))
                 skip.add(face.id)
@@ -81,15 +82,17 @@ def reembed_faces(
         report.updated += len(vectors)
 
 
-def _store(session: Session, vectors: dict[int, tuple[bytes, str]], model: str) -> None:
+def _store(
+    session: Session, vectors: dict[int, tuple[bytes, str, list[list[float]]]], model: str
+) -> None:
     """Write one batch under the write lock, skipping faces changed or deleted meanwhile."""
     lock_for_write(session)
     changes = []
-    for face_id, (blob, old_model) in vectors.items():
+    for face_id, (blob, old_model, points) in vectors.items():
         face = session.get(Face, face_id, populate_existing=True)
         if face is None or face.model != old_model:
             continue
-        face.embedding, face.model = blob, model
+        face.embedding, face.model, face.landmarks = blob, model, points
         session.add(face)
         changes.append(("add", face_id, face.person_id))
     if changes:

@@ -8,7 +8,7 @@ the write lock with its change-log entries, so every worker's index picks them u
 - a face whose model id is the running engine's is stored as it is (its descriptor's
   bytes unchanged: no decoding, no detection, no embedding);
 - any other is re-embedded from its photo, outside the lock: the photo is decoded, faces
-  detected, the one that overlaps the stored box most (IoU >= ``MIN_IOU``) is embedded,
+  detected, the one that overlaps the stored box most (IoU >= 0.5, ``faces/refind.py``) is embedded,
   and its box, landmarks and quality are this engine's. No such face: reported, skipped.
 
 A face is the same as one already here when the same person is enrolled with the same
@@ -19,7 +19,7 @@ One audit entry (action ``import``, entity ``gallery``) gives the counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -31,17 +31,16 @@ from sqlmodel import Session, col, select
 from facerec.audit import record
 from facerec.auth.principal import Principal
 from facerec.db.engine import lock_for_write
-from facerec.errors import EngineSwitched, FaceRecError, NoFace
+from facerec.errors import EngineSwitched, FaceRecError
 from facerec.faces.models import Face, Image
+from facerec.faces.refind import refind
 from facerec.faces.storage import ImageStore
 from facerec.gallery.archive import FaceLine, Gallery, open_gallery
 from facerec.gallery.identity import resolve_people
 from facerec.index.models import active_model, record_changes
 from facerec.inference.runtime import FaceRuntime
-from facerec.inference.types import Detection
 
 BATCH = 1000
-MIN_IOU = 0.5
 
 
 @dataclass(slots=True)
@@ -142,12 +141,7 @@ def _reembedded(
 ) -> dict[str, Any]:
     """The face at the stored box, found and embedded again by this engine."""
     pixels = runtime.decode(data).pixels
-    faces = runtime.analyze_pixels(pixels, embed=False).faces
-    scored = [(iou(f.detection, line.box), i) for i, f in enumerate(faces)]
-    best = max(scored, default=(0.0, -1))
-    if best[0] < MIN_IOU:
-        raise NoFace("no face was found where the exported box says", box=list(line.box))
-    face = faces[best[1]]
+    face = refind(runtime, pixels, list(line.box))
     vector = runtime.embed_landmarks(pixels, [face.landmarks])[0]
     det = face.detection
     return {
@@ -163,16 +157,6 @@ def _reembedded(
         "model": runtime.model,
         "created_at": line.created_at,
     }
-
-
-def iou(det: Detection, box: Iterable[int]) -> float:
-    """Intersection over union of a detection and an ``[x1, y1, x2, y2]`` box."""
-    x1, y1, x2, y2 = box
-    w = min(det.x2, x2) - max(det.x1, x1)
-    h = min(det.y2, y2) - max(det.y1, y1)
-    inter = max(0.0, w) * max(0.0, h)
-    union = det.area + max(0, x2 - x1) * max(0, y2 - y1) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _store(

@@ -42,7 +42,11 @@ def models_use(ctx: typer.Context, name: str) -> None:
             done = _complete(session, target, row, settings, clock)
         except FaceRecError as exc:
             fail(exc)
-    failed = f", {done.failed} photos unreadable (not searched)" if done.failed else ""
+    failed = (
+        f", {done.failed} not (photo unreadable or face not found again: not searched)"
+        if done.failed
+        else ""
+    )
     console.print(
         f"now using {done.recogniser} + {done.detector} (model {done.model}): "
         f"{done.done} faces re-embedded{failed}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Column, ForeignKey, Integer, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from facerec.db.models import UTCDateTime
@@ -25,6 +25,9 @@ class FaceVector(SQLModel, table=True):
     model: str = Field(sa_column=Column(String(64), primary_key=True, nullable=False))
     embedding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     """float32, little-endian, L2-normalised."""
+    landmarks: list[list[float]] = Field(sa_column=Column(JSON, nullable=False))
+    """The five points it was embedded from, in that model's order (they go into the
+    ``faces`` row with the vector: a face row's points are its model's)."""
 
 
 class ModelSwitch(SQLModel, table=True):

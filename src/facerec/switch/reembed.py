@@ -1,30 +1,32 @@
 """Filling the second set of vectors: each face's descriptor by the target model.
 
 The descriptor comes from the stored photo and the stored landmarks (no detection, so
-the face stays the one enrolled), as ``faces/reembed.py`` does. Batches are embedded
-outside the write lock; each is written (``face_vectors`` rows only) in a short
-transaction under it, so faces deleted meanwhile are skipped and the index, which
-reads only ``faces``, is untouched: the old model keeps serving.
+the face stays the one enrolled), as ``faces/reembed.py`` does; where the stored points
+cannot serve the target (ArcFace-order points for dlib's descriptor) the face is found
+again at its box (``faces/refind.py``). Each vector is kept with the points it came
+from. Batches are embedded outside the write lock; each is written (``face_vectors`` rows
+only) in a short transaction under it, so faces deleted meanwhile are skipped and the
+index, which reads only ``faces``, is untouched: the old model keeps serving.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 from sqlalchemy import ColumnElement, and_, exists, insert
 from sqlmodel import Session, col, func, select
 
 from facerec.db.engine import lock_for_write
 from facerec.errors import FaceRecError
 from facerec.faces.models import Face, Image
+from facerec.faces.refind import points_for
 from facerec.faces.storage import ImageStore
-from facerec.inference.parts import points_in_order
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import LandmarkOrder
 from facerec.switch.models import FaceVector
 
-Vectors = dict[int, bytes]
+Vectors = dict[int, tuple[bytes, list[list[float]]]]
+"""Face id -> (descriptor bytes, the points it was embedded from)."""
 
 
 def lacking(model: str) -> ColumnElement[bool]:
@@ -49,10 +51,10 @@ def embed_rows(
         assert face.id is not None
         try:
             pixels = runtime.decode(store.read(image.path)).pixels
-            stored = np.asarray(face.landmarks, dtype=np.float32)
-            points = [points_in_order(stored, face.model, order)]
-            vector = runtime.embed_landmarks(pixels, points)[0]
-            vectors[face.id] = vector.astype("<f4").tobytes()
+            points = points_for(runtime, pixels, face, order)
+            vector = runtime.embed_landmarks(pixels, [points])[0]
+            stored = [[float(x), float(y)] for x, y in points]
+            vectors[face.id] = (vector.astype("<f4").tobytes(), stored)
         except (FaceRecError, OSError) as exc:
             failed[face.id] = str(exc)
     return vectors, failed
@@ -79,7 +81,11 @@ def write_vectors(session: Session, vectors: Vectors, model: str) -> int:
     alive = set(
         session.exec(select(Face.id).where(col(Face.id).in_(ids)).where(lacking(model))).all()
     )
-    rows = [{"face_id": i, "model": model, "embedding": vectors[i]} for i in ids if i in alive]
+    rows = [
+        {"face_id": i, "model": model, "embedding": vectors[i][0], "landmarks": vectors[i][1]}
+        for i in ids
+        if i in alive
+    ]
     if rows:
         session.execute(insert(FaceVector), rows)
     return len(rows)

@@ -154,7 +154,7 @@ def run(
             runtime=runtime,
             actor=actor,
             now=clock(),
-            failed=len(failed),
+            failed=set(failed),
         )
     except BaseException as exc:
         session.rollback()
@@ -178,9 +178,11 @@ def finish(
     runtime: FaceRuntime,
     actor: Principal,
     now: datetime,
-    failed: int = 0,
+    failed: set[int] | None = None,
 ) -> ModelSwitch:
-    """The switch itself, in one transaction under the write lock (see the module)."""
+    """The switch itself, in one transaction under the write lock (see the module).
+    ``failed``: the faces the pass could not embed (they are tried once more here, and
+    counted once)."""
     model = runtime.model
     lock_for_write(session)
     row = _row(session)
@@ -202,7 +204,7 @@ def finish(
     if swapped or old_model not in (None, model):
         request_rebuild(session)
     row.status, row.updated_at = "done", now
-    row.done, row.failed = row.done + written, failed + len(bad)
+    row.done, row.failed = row.done + written, len((failed or set()) | set(bad))
     session.add(row)
     record(
         session,
@@ -226,13 +228,16 @@ SWAP = (
     # The kept vectors of faces whose current vector is about to be kept instead.
     "DELETE FROM face_vectors WHERE model <> :m AND EXISTS (SELECT 1 FROM faces f "
     "WHERE f.id = face_vectors.face_id AND f.model = face_vectors.model)",
-    # Keep each swapped face's current vector as its model's row.
-    "INSERT INTO face_vectors (face_id, model, embedding) SELECT f.id, f.model, f.embedding "
+    # Keep each swapped face's current vector (and its points) as its model's row.
+    "INSERT INTO face_vectors (face_id, model, embedding, landmarks) "
+    "SELECT f.id, f.model, f.embedding, f.landmarks "
     "FROM faces f WHERE f.model <> :m AND EXISTS (SELECT 1 FROM face_vectors v "
     "WHERE v.face_id = f.id AND v.model = :m)",
-    # The target's vector into the face row.
+    # The target's vector and points into the face row.
     "UPDATE faces SET embedding = (SELECT v.embedding FROM face_vectors v "
-    "WHERE v.face_id = faces.id AND v.model = :m), model = :m WHERE model <> :m AND EXISTS "
+    "WHERE v.face_id = faces.id AND v.model = :m), landmarks = (SELECT v.landmarks "
+    "FROM face_vectors v WHERE v.face_id = faces.id AND v.model = :m), model = :m "
+    "WHERE model <> :m AND EXISTS "
     "(SELECT 1 FROM face_vectors v WHERE v.face_id = faces.id AND v.model = :m)",
 )
 

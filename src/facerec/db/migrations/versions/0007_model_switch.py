@@ -5,8 +5,8 @@ Alembic logs the first paragraph as one line: keep it on one line.
 - ``index_state`` gains ``recogniser``, ``detector`` and ``model`` (the active choice,
   None until ``facerec models use`` makes one: the settings name the models) and
   ``switches`` (a count every worker compares with its own at each search).
-- ``face_vectors``: (face id, model) -> descriptor, the vectors of another model than
-  the face row's (``ON DELETE CASCADE`` with the face).
+- ``face_vectors``: (face id, model) -> descriptor and the points it was embedded from,
+  the vectors of another model than the face row's (``ON DELETE CASCADE`` with the face).
 - ``model_switches``: one row, the newest switch's target, status and progress.
 - ``app_settings``: the calibrated threshold becomes each recogniser's own
   (``match_threshold:<recogniser>``); the one stored was measured on the gallery's faces,
@@ -47,6 +47,7 @@ def upgrade() -> None:
         ),
         sa.Column("model", sa.String(64), primary_key=True, nullable=False),
         sa.Column("embedding", sa.LargeBinary, nullable=False),
+        sa.Column("landmarks", sa.JSON, nullable=False),
     )
     op.create_table(
         "model_switches",
