@@ -70,11 +70,8 @@ def upgrade() -> None:
 def _gallery_recogniser() -> str:
     """The recogniser name of the model id most faces carry (``dlib-resnet-v1+mirror`` ->
     ``dlib-resnet``, ``mobilefacenet@85cdeb73+mirror`` -> ``mobilefacenet``)."""
-    row = (
-        op.get_bind()
-        .execute(sa.text("SELECT model FROM faces GROUP BY model ORDER BY COUNT(*) DESC LIMIT 1"))
-        .first()
-    )
+    most = "SELECT model FROM faces GROUP BY model ORDER BY COUNT(*) DESC, model LIMIT 1"
+    row = op.get_bind().execute(sa.text(most)).first()
     model = "dlib-resnet" if row is None else str(row[0]).split("+", 1)[0]
     return "dlib-resnet" if model.startswith("dlib-resnet") else model.split("@", 1)[0]
 
