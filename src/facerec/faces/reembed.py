@@ -13,7 +13,7 @@ interrupted run loses nothing: it simply resumes where it stopped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, func, select
@@ -26,6 +26,9 @@ from facerec.faces.storage import ImageStore
 from facerec.index.models import record_changes
 from facerec.inference.runtime import FaceRuntime
 from facerec.inference.types import LandmarkOrder
+
+Vectors = dict[int, tuple[bytes, list[list[float]]]]
+"""Face id -> (descriptor bytes, the points it was embedded from)."""
 
 
 @dataclass(slots=True)
@@ -54,8 +57,6 @@ def reembed_faces(
 ) -> ReembedReport:
     """Re-embed every face whose model differs from ``runtime.model``."""
     report = ReembedReport(model=runtime.model)
-    arcface = getattr(runtime.engine, "landmark_order", "dlib5") == "arcface5"
-    order: LandmarkOrder = "arcface5" if arcface else "dlib5"
     skip: set[int] = set()
     while True:
         query = select(Face, Image).join(Image, col(Image.id) == col(Face.image_id))
@@ -65,32 +66,49 @@ def reembed_faces(
         rows = session.exec(query.order_by(col(Face.id)).limit(batch)).all()
         if not rows:
             return report
-        vectors: dict[int, tuple[bytes, str, list[list[float]]]] = {}
-        for face, image in rows:
-            assert face.id is not None
-            try:
-                pixels = runtime.decode(store.read(image.path)).pixels
-                points = points_for(runtime, pixels, face, order)
-                vector = runtime.embed_landmarks(pixels, [points])[0]
-                kept = [[float(x), float(y)] for x, y in points]  # in the new model's order
-                vectors[face.id] = (vector.astype("<f4").tobytes(), face.model, kept)
-            except (FaceRecError, OSError) as exc:
-                report.failed.append((face.id, str(exc)))
-                skip.add(face.id)
-            on_face()
-        _store(session, vectors, runtime.model)
+        vectors, failed = embed_rows(rows, runtime=runtime, store=store, on_face=on_face)
+        report.failed.extend(failed.items())
+        skip.update(failed)
+        models = {face.id: face.model for face, _ in rows}
+        _store(session, vectors, models, runtime.model)
         report.updated += len(vectors)
 
 
-def _store(
-    session: Session, vectors: dict[int, tuple[bytes, str, list[list[float]]]], model: str
-) -> None:
-    """Write one batch under the write lock, skipping faces changed or deleted meanwhile."""
+def embed_rows(
+    rows: Sequence[tuple[Face, Image]],
+    *,
+    runtime: FaceRuntime,
+    store: ImageStore,
+    on_face: Callable[[], None] = lambda: None,
+) -> tuple[Vectors, dict[int, str]]:
+    """Each face's vector by ``runtime``'s model with the points it came from (in that
+    model's order), and (face id -> reason) for the faces that failed."""
+    arcface = getattr(runtime.engine, "landmark_order", "dlib5") == "arcface5"
+    order: LandmarkOrder = "arcface5" if arcface else "dlib5"
+    vectors: Vectors = {}
+    failed: dict[int, str] = {}
+    for face, image in rows:
+        assert face.id is not None
+        try:
+            pixels = runtime.decode(store.read(image.path)).pixels
+            points = points_for(runtime, pixels, face, order)
+            vector = runtime.embed_landmarks(pixels, [points])[0]
+            kept = [[float(x), float(y)] for x, y in points]
+            vectors[face.id] = (vector.astype("<f4").tobytes(), kept)
+        except (FaceRecError, OSError) as exc:
+            failed[face.id] = str(exc)
+        on_face()
+    return vectors, failed
+
+
+def _store(session: Session, vectors: Vectors, models: dict[int | None, str], model: str) -> None:
+    """Write one batch under the write lock, skipping faces changed or deleted meanwhile
+    (``models``: each face's model when it was read)."""
     lock_for_write(session)
     changes = []
-    for face_id, (blob, old_model, points) in vectors.items():
+    for face_id, (blob, points) in vectors.items():
         face = session.get(Face, face_id, populate_existing=True)
-        if face is None or face.model != old_model:
+        if face is None or face.model != models[face_id]:
             continue
         face.embedding, face.model, face.landmarks = blob, model, points
         session.add(face)

@@ -68,6 +68,13 @@ def _verify_person(
     return service.verify_person(session=session, threshold=chosen, **kwargs)
 
 
+def _current_threshold(*, session: Session, serving: Serving) -> float:
+    """The active threshold; ``EngineSwitched`` when the models were switched since
+    ``serving`` was built (the threshold would be the other model's)."""
+    serving.index.check_position(session)
+    return threshold_value(session=session, settings=serving.settings)
+
+
 def _current(*, session: Session, serving: Serving) -> None:
     """``EngineSwitched`` when the models were switched since ``serving`` was built."""
     serving.index.check_position(session)
@@ -158,9 +165,9 @@ async def verify(
                 dominance_ratio=ratio,
             )
         second = await serving.runtime.run(image2)
-        chosen = await in_session(state, _threshold, serving=serving, requested=requested)
-        if requested is None:  # the threshold read is the pair's model's
-            await in_session(state, _current, serving=serving)
+        chosen = requested
+        if chosen is None:  # the active threshold, read while it is the pair's model's
+            chosen = await in_session(state, _current_threshold, serving=serving)
         return service.verify_images(
             first=first, second=second, threshold=chosen, dominance_ratio=ratio
         )

@@ -11,22 +11,17 @@ index, which reads only ``faces``, is untouched: the old model keeps serving.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, and_, exists, insert
 from sqlmodel import Session, col, func, select
 
 from facerec.db.engine import lock_for_write
-from facerec.errors import FaceRecError
 from facerec.faces.models import Face, Image
-from facerec.faces.refind import points_for
+from facerec.faces.reembed import Vectors, embed_rows
 from facerec.faces.storage import ImageStore
 from facerec.inference.runtime import FaceRuntime
-from facerec.inference.types import LandmarkOrder
 from facerec.switch.models import FaceVector
-
-Vectors = dict[int, tuple[bytes, list[list[float]]]]
-"""Face id -> (descriptor bytes, the points it was embedded from)."""
 
 
 def lacking(model: str) -> ColumnElement[bool]:
@@ -37,27 +32,6 @@ def lacking(model: str) -> ColumnElement[bool]:
 
 def count_lacking(session: Session, model: str) -> int:
     return int(session.exec(select(func.count()).select_from(Face).where(lacking(model))).one())
-
-
-def embed_rows(
-    rows: Sequence[tuple[Face, Image]], *, runtime: FaceRuntime, store: ImageStore
-) -> tuple[Vectors, dict[int, str]]:
-    """Each face's vector by ``runtime``'s model, and (face id -> reason) for failures."""
-    arcface = getattr(runtime.engine, "landmark_order", "dlib5") == "arcface5"
-    order: LandmarkOrder = "arcface5" if arcface else "dlib5"
-    vectors: Vectors = {}
-    failed: dict[int, str] = {}
-    for face, image in rows:
-        assert face.id is not None
-        try:
-            pixels = runtime.decode(store.read(image.path)).pixels
-            points = points_for(runtime, pixels, face, order)
-            vector = runtime.embed_landmarks(pixels, [points])[0]
-            stored = [[float(x), float(y)] for x, y in points]
-            vectors[face.id] = (vector.astype("<f4").tobytes(), stored)
-        except (FaceRecError, OSError) as exc:
-            failed[face.id] = str(exc)
-    return vectors, failed
 
 
 def next_batch(

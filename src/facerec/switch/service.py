@@ -27,6 +27,7 @@ from facerec.config import Settings
 from facerec.db.engine import lock_for_write
 from facerec.errors import Conflict, NotFound
 from facerec.faces.models import Face, Image
+from facerec.faces.reembed import embed_rows
 from facerec.faces.storage import ImageStore
 from facerec.index.models import IndexState, request_rebuild
 from facerec.inference.parts import DLIB_DETECTORS, DLIB_RECOGNISER
@@ -34,7 +35,7 @@ from facerec.inference.runtime import FaceRuntime
 from facerec.registry.store import ModelStore
 from facerec.switch.choice import Choice, read_choice
 from facerec.switch.models import ModelSwitch
-from facerec.switch.reembed import count_lacking, embed_rows, fill_vectors, lacking, write_vectors
+from facerec.switch.reembed import count_lacking, fill_vectors, lacking, write_vectors
 
 STALE_AFTER = timedelta(seconds=30)
 """A running pass beats at each batch; one silent this long was interrupted."""
@@ -243,11 +244,10 @@ SWAP = (
 
 
 def _swap(session: Session, model: str) -> int:
-    """Swap every face that has a ``model`` vector; returns how many."""
-    swapped = 0
+    """Swap every face that has a ``model`` vector; returns how many (the UPDATE's rows)."""
     for statement in SWAP:
         result = session.execute(text(statement), {"m": model})
-        swapped = int(getattr(result, "rowcount", 0))
+    swapped = int(getattr(result, "rowcount", 0))
     session.execute(text("DELETE FROM face_vectors WHERE model = :m"), {"m": model})
     return swapped
 
