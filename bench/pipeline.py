@@ -36,8 +36,8 @@ from facerec.config import Settings
 from facerec.index.faiss_index import FaissIndex
 from facerec.inference.augment import mirrored
 from facerec.inference.decode import decode_image
+from facerec.inference.dlib_align import dlib_chips
 from facerec.inference.dlib_engine import DlibEngine
-from facerec.inference.face_chips import face_chips
 from facerec.inference.onnx_engine import OnnxEngine
 from facerec.inference.runtime import l2_normalise
 from facerec.inference.types import Detection, FaceEngine, RGBImage
@@ -112,7 +112,7 @@ def time_stages(
         points = engine.landmarker.landmarks(pixels, found)
         watch.lap("landmarks")
         if network is not None:  # ONNX: alignment and network are separate steps
-            chips = face_chips(pixels, points) if points else np.zeros((0, 150, 150, 3), np.uint8)
+            chips = dlib_chips(pixels, points) if points else np.zeros((0, 150, 150, 3), np.uint8)
             watch.lap("align")
             vectors = network.embed_chips(chips)
         else:  # dlib aligns inside compute_face_descriptor's caller

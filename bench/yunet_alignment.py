@@ -28,9 +28,8 @@ import numpy as np
 from PIL import Image
 
 from facerec.config import DetectorSettings
-from facerec.inference.dlib_engine import DlibDetector, ThreadModels
-from facerec.inference.face_chips import MEAN_FACE_5, similarity_transform
-from facerec.inference.shape_predictor import NumpyLandmarker
+from facerec.inference.dlib_engine import DlibDetector, DlibLandmarker, ThreadModels
+from facerec.inference.mean_face import MEAN_FACE_5, similarity_transform
 from facerec.inference.types import Detection
 from facerec.inference.yunet import YuNetDetector
 
@@ -71,7 +70,7 @@ def collect(paths: list[Path], yunet_file: Path) -> dict[str, list[Any]]:
     """Per face both detectors found: YuNet's box and points, HOG's box, dlib's points."""
     hog = DlibDetector("hog", DetectorSettings(), ThreadModels())
     yunet = YuNetDetector(yunet_file)
-    landmarker = NumpyLandmarker()
+    landmarker = DlibLandmarker()
     found: dict[str, list[Any]] = {"faces": [], "hog": [], "dlib": [], "pixels": []}
     for path in paths:
         pixels = np.asarray(Image.open(path).convert("RGB"))
@@ -89,7 +88,7 @@ def collect(paths: list[Path], yunet_file: Path) -> dict[str, list[Any]]:
 
 def point_error(found: dict[str, list[Any]], centre: Any, side: float) -> str:
     """The shape predictor's points from a mapped YuNet box vs from HOG's box."""
-    landmarker = NumpyLandmarker()
+    landmarker = DlibLandmarker()
     errors, ocular = [], []
     for pixels, face, ref in zip(found["pixels"], found["faces"], found["dlib"], strict=True):
         cx, cy = centre(face)

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from facerec.inference.augment import MirrorAveraged, jittered, mirrored
-from facerec.inference.face_chips import face_chips
+from facerec.inference.dlib_align import dlib_chips
 from facerec.inference.types import Landmarks
 from tests.conftest import hopper_bytes
 
@@ -33,7 +33,7 @@ class ChipSums:
     def embed(
         self, image: NDArray[np.uint8], landmarks: Sequence[Landmarks]
     ) -> NDArray[np.float32]:
-        return self.embed_chips(face_chips(image, landmarks))
+        return self.embed_chips(dlib_chips(image, landmarks))
 
     def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         self.batches.append(len(chips))

@@ -26,7 +26,7 @@ from facerec.inference.arcface import (
 from facerec.inference.augment import MirrorAveraged
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
 from facerec.inference.engines import build_engine, with_model_threshold
-from facerec.inference.face_chips import MEAN_FACE_5
+from facerec.inference.mean_face import MEAN_FACE_5
 from facerec.inference.parts import (
     ArcFacePoints,
     DlibPoints,

@@ -1,8 +1,7 @@
 """dlib's descriptor network on ONNX Runtime (``OnnxEmbedder``) against dlib itself.
 
 - the network alone: on chips that dlib cuts, ONNX and dlib descriptors agree;
-- the whole path: our numpy alignment + ONNX against dlib's alignment + dlib, and the
-  chips themselves;
+- the whole path: the embedder's alignment (dlib's chips) + ONNX against dlib's descriptor;
 - the reader of dlib's model file, and the cache of the converted model.
 
 Images: Grace Hopper (always), ~20 LFW images and a 24-face group photo (when
@@ -32,7 +31,6 @@ from facerec.inference.dlib_format import (
     parse_net,
     read_net,
 )
-from facerec.inference.face_chips import face_chips
 from facerec.inference.onnx_cache import META_SOURCE, file_sha256
 from facerec.inference.onnx_embedder import OnnxEmbedder
 from facerec.inference.types import Landmarks, RGBImage
@@ -118,15 +116,6 @@ def test_network_matches_dlib_on_dlibs_chips(
     assert ours.shape == (len(chips), 128)
     assert _cosine(ours, theirs).min() >= 0.9999
     assert np.abs(ours - theirs).max() < 1e-4
-
-
-def test_own_alignment_gives_dlibs_chips(faces: Faces, dlib_engine: DlibEngine) -> None:
-    for image, points in faces:
-        ours = face_chips(image, points).astype(np.int16)
-        theirs = np.stack(dlib_engine.chips(image, points)).astype(np.int16)
-        differ = np.abs(ours - theirs)
-        assert differ.max() <= 1
-        assert (differ > 0).mean() < 1e-4
 
 
 def test_whole_path_matches_dlib(

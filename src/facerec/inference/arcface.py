@@ -1,7 +1,7 @@
 """ArcFace-style recognisers from the model registry: 5-point alignment and the network.
 
 A face is aligned by the similarity transform (least squares, Umeyama, as dlib's chips
-are: :func:`~facerec.inference.face_chips.similarity_transform`) that takes its 5 points
+are: :func:`~facerec.inference.mean_face.similarity_transform`) that takes its 5 points
 (ArcFace order: the subject's right eye, left eye, nose tip, right and left mouth
 corners) onto ``ARCFACE_TEMPLATE`` scaled to the contract's side (112 for the standard
 template), warped bilinearly (Pillow), then fed as ``(pixel - mean) / std`` in the
@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from facerec.errors import NotReady
-from facerec.inference.face_chips import MEAN_FACE_5, similarity_transform
+from facerec.inference.mean_face import MEAN_FACE_5, similarity_transform
 from facerec.inference.types import Landmarks, RGBImage
 from facerec.registry.contract import ARCFACE_TEMPLATE, InputContract
 
@@ -36,7 +36,7 @@ TEMPLATE_SIDE = 112
 ARCFACE_POINTS_IN_DLIB_FRAME = np.array(
     [[0.2249, 0.2038], [0.7823, 0.2124], [0.5030, 0.5295], [0.2652, 0.7685], [0.7393, 0.7744]]
 )
-"""YuNet's 5 points in dlib's mean-face frame (``face_chips.MEAN_FACE_5``), LFW-dev mean."""
+"""YuNet's 5 points in dlib's mean-face frame (``mean_face.MEAN_FACE_5``), LFW-dev mean."""
 
 
 def arcface_points_from_dlib(points: Landmarks) -> Landmarks:

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from facerec.inference.face_chips import face_chips
+from facerec.inference.dlib_align import dlib_chips
 from facerec.inference.types import Align, ChipEmbedder, Embedder, Landmarks, RGBImage
 
 Chips = NDArray[np.uint8]
@@ -75,7 +75,7 @@ class MirrorAveraged:
         self.inner = inner
         self.model_id = f"{inner.model_id}+mirror"
         self.dim = inner.dim
-        self.align: Align = getattr(inner, "align", face_chips)
+        self.align: Align = getattr(inner, "align", dlib_chips)
 
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facerec.errors import Busy
-from facerec.inference.face_chips import face_chips
+from facerec.inference.dlib_align import dlib_chips
 from facerec.inference.types import Align, Landmarks, RGBImage
 from facerec.metrics.instruments import BATCH_SIZE, shed
 
@@ -115,7 +115,7 @@ class BatchedEmbedder:
     network wants its own) and embeds through a MicroBatcher."""
 
     def __init__(
-        self, model_id: str, dim: int, batcher: MicroBatcher, *, align: Align = face_chips
+        self, model_id: str, dim: int, batcher: MicroBatcher, *, align: Align = dlib_chips
     ) -> None:
         self.model_id = model_id
         self.dim = dim

@@ -8,6 +8,10 @@
 
 dlib's network objects keep per-call buffers, so each inference thread gets its own
 copy (``threading.local``); loading one takes well under a second.
+
+The fast engine (``onnx_engine.py``) shares two parts with this one: the shape predictor
+(:class:`DlibLandmarker`) and the chip extraction (:func:`dlib_chips`), dlib's own code,
+well under a millisecond per face.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from PIL import Image
 from facerec.config import DetectorSettings
 from facerec.errors import NotReady
 from facerec.inference.augment import with_tta
+from facerec.inference.dlib_align import dlib_chips
 from facerec.inference.types import Detection, Embedder, Landmarks, RGBImage
 
 MODEL_FILES = {
@@ -147,6 +152,41 @@ class DlibDetector:
         ]
 
 
+class DlibLandmarker:
+    """dlib's 5-point shape predictor, one per thread, on each detection's box."""
+
+    def __init__(self, models: ThreadModels | None = None) -> None:
+        self._models = models or ThreadModels()
+
+    def load(self) -> None:
+        self._predictor()
+
+    def _predictor(self) -> Any:
+        objects = self._models.objects
+        if "landmarks" not in objects:
+            import dlib
+
+            try:
+                objects["landmarks"] = dlib.shape_predictor(str(model_path("landmarks")))
+            except RuntimeError as exc:  # dlib's deserialisation errors
+                raise NotReady(f"could not load the landmarks model: {exc}") from exc
+        return objects["landmarks"]
+
+    def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
+        import dlib
+
+        predictor = self._predictor()
+        result: list[Landmarks] = []
+        for det in detections:
+            rect = dlib.rectangle(
+                round(det.x1), round(det.y1), round(det.x2) - 1, round(det.y2) - 1
+            )
+            shape = predictor(image, rect)
+            points = [(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)]
+            result.append(np.asarray(points, dtype=np.float32))
+        return result
+
+
 class DlibEngine:
     """Detector (plus a CNN fallback), landmarker and embedder backed by dlib."""
 
@@ -158,6 +198,7 @@ class DlibEngine:
         self.settings = detector or DetectorSettings()
         self._embedder = with_tta(self, tta)
         self._local = ThreadModels()
+        self._landmarker = DlibLandmarker(self._local)
         self.detector = DlibDetector(self.settings.model, self.settings, self._local)
         self.fallback_detector: DlibDetector | None = None
         if self.settings.fallback == "cnn" and self.settings.model != "cnn":
@@ -166,7 +207,7 @@ class DlibEngine:
     # -- lifecycle -------------------------------------------------------------------
     def load(self) -> None:
         """Load every model in the calling thread (fails loudly if a file is missing)."""
-        self._get("landmarks")
+        self._landmarker.load()
         self._get("embedder")
         self.detector.load()
         if self.fallback_detector is not None:
@@ -174,7 +215,7 @@ class DlibEngine:
 
     def load_landmarks(self) -> None:
         """Only the shape predictor (engines that embed elsewhere need no more of dlib)."""
-        self._get("landmarks")
+        self._landmarker.load()
 
     def _get(self, kind: str) -> Any:
         objects = self._local.objects
@@ -186,8 +227,6 @@ class DlibEngine:
         import dlib
 
         try:
-            if kind == "landmarks":
-                return dlib.shape_predictor(str(model_path("landmarks")))
             return dlib.face_recognition_model_v1(str(model_path("embedder")))
         except RuntimeError as exc:  # dlib's deserialisation errors
             raise NotReady(f"could not load the {kind} model: {exc}") from exc
@@ -206,18 +245,7 @@ class DlibEngine:
         return self.detector.detect(image)
 
     def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
-        import dlib
-
-        predictor = self._get("landmarks")
-        result: list[Landmarks] = []
-        for det in detections:
-            rect = dlib.rectangle(
-                round(det.x1), round(det.y1), round(det.x2) - 1, round(det.y2) - 1
-            )
-            shape = predictor(image, rect)
-            points = [(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)]
-            result.append(np.asarray(points, dtype=np.float32))
-        return result
+        return self._landmarker.landmarks(image, detections)
 
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:
@@ -230,15 +258,7 @@ class DlibEngine:
 
     def chips(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> list[RGBImage]:
         """dlib's aligned 150x150 chips (padding 0.25) for the given 5-point shapes."""
-        import dlib
-
-        shapes = dlib.full_object_detections()
-        for points in landmarks:
-            parts = [dlib.point(round(float(x)), round(float(y))) for x, y in points]
-            xs, ys = points[:, 0], points[:, 1]
-            rect = dlib.rectangle(int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
-            shapes.append(dlib.full_object_detection(rect, parts))
-        return [np.asarray(c) for c in dlib.get_face_chips(image, shapes, size=150, padding=0.25)]
+        return list(dlib_chips(image, landmarks))
 
 
 def _drop_overlaps(detections: list[Detection], iou_limit: float = 0.5) -> list[Detection]:

@@ -21,9 +21,9 @@ import onnx
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from facerec.inference.dlib_align import dlib_chips
 from facerec.inference.dlib_engine import EMBEDDER_MODEL_ID, model_path
 from facerec.inference.dlib_format import read_net
-from facerec.inference.face_chips import face_chips
 from facerec.inference.onnx_cache import (
     META_CONVERTER,
     META_SOURCE,
@@ -138,7 +138,7 @@ class OnnxEmbedder:
 
     def align(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.uint8]:
         """dlib's 150x150 chips for dlib's 5-point shapes."""
-        return face_chips(image, landmarks)
+        return dlib_chips(image, landmarks)
 
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         """Descriptors, one row per face, aligned the way dlib aligns them."""

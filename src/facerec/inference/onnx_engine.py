@@ -1,12 +1,13 @@
-"""The fast engine: dlib's own models, evaluated without dlib's runtime.
+"""The fast engine: dlib's networks converted to ONNX Runtime, or registry models.
 
-- detector: dlib's HOG (``detector.model=hog``: no network, fast on CPU; this one part
-  still runs in dlib), the MMOD CNN converted to ONNX (``cnn``), or an installed YuNet
-  (registry); with ``hog`` or YuNet the converted CNN is the fallback when it finds nothing;
-- landmarker: the 5-point regression-tree cascade evaluated in numpy (same points as
-  dlib's, to the pixel), or YuNet's own points for an ArcFace recogniser;
-- embedder: the ResNet converted to ONNX (``recogniser.model=dlib-resnet``) or an installed
-  ArcFace-style recogniser, with micro-batching across concurrent requests.
+- detector: dlib's HOG (``detector.model=hog``: no network, fast on CPU; runs in dlib), the
+  MMOD CNN converted to ONNX (``cnn``), or an installed YuNet (registry); with ``hog`` or
+  YuNet the converted CNN is the fallback when it finds nothing;
+- landmarker: dlib's 5-point shape predictor (in dlib: under a millisecond a face), or
+  YuNet's own points for an ArcFace recogniser;
+- embedder: the ResNet converted to ONNX (``recogniser.model=dlib-resnet``; dlib's own
+  chips) or an installed ArcFace-style recogniser, with micro-batching across concurrent
+  requests.
 
 Converted models are cached under ``<data_dir>/models``, keyed by the source file's hash.
 """
@@ -19,7 +20,12 @@ from facerec.config import DetectorSettings, InferenceSettings, Settings
 from facerec.inference.arcface import ArcFaceEmbedder
 from facerec.inference.augment import with_tta
 from facerec.inference.batching import BatchedEmbedder, MicroBatcher
-from facerec.inference.dlib_engine import DlibDetector, ThreadModels, detection_scale
+from facerec.inference.dlib_engine import (
+    DlibDetector,
+    DlibLandmarker,
+    ThreadModels,
+    detection_scale,
+)
 from facerec.inference.onnx_detector import OnnxMmodDetector
 from facerec.inference.onnx_embedder import OnnxEmbedder
 from facerec.inference.parts import (
@@ -85,10 +91,10 @@ class OnnxEngine:
                 providers=inference.onnx_providers or None,
                 max_batch=inference.batch_size,
             )
-            self.landmarker = DlibPoints()
+            self.landmarker = DlibPoints(DlibLandmarker(self._dlib_models))
         else:
             self.network = arcface_embedder(settings)
-            self.landmarker = ArcFacePoints()
+            self.landmarker = ArcFacePoints(DlibLandmarker(self._dlib_models))
         self.landmark_order: LandmarkOrder = self.landmarker.order
         self.default_threshold: float | None = getattr(self.network, "default_threshold", None)
         """The recogniser's own match threshold (a registry manifest's), or None."""

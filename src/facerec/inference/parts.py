@@ -32,7 +32,7 @@ import numpy as np
 from facerec.config import Settings
 from facerec.errors import NotReady
 from facerec.inference.arcface import ArcFaceEmbedder, arcface_points_from_dlib
-from facerec.inference.shape_predictor import NumpyLandmarker
+from facerec.inference.dlib_engine import DlibLandmarker
 from facerec.inference.types import Detection, Landmarker, LandmarkOrder, Landmarks, RGBImage
 from facerec.inference.yunet import YuNetDetector
 from facerec.registry.contract import Family, Kind
@@ -155,10 +155,13 @@ class DlibPoints:
     order: LandmarkOrder = "dlib5"
 
     def __init__(self, predictor: Landmarker | None = None) -> None:
-        self.predictor = predictor or NumpyLandmarker()
+        self.predictor = predictor or DlibLandmarker()
 
     def load(self) -> None:
-        _ = getattr(self.predictor, "model", None)  # reads the shape predictor's file
+        """Read the shape predictor's file in the calling thread."""
+        loader = getattr(self.predictor, "load", None)
+        if callable(loader):
+            loader()
 
     def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
         boxes = [hog_box(d) for d in detections]
@@ -171,10 +174,13 @@ class ArcFacePoints:
     order: LandmarkOrder = "arcface5"
 
     def __init__(self, predictor: Landmarker | None = None) -> None:
-        self.predictor = predictor or NumpyLandmarker()
+        self.predictor = predictor or DlibLandmarker()
 
     def load(self) -> None:
-        _ = getattr(self.predictor, "model", None)  # reads the shape predictor's file
+        """Read the shape predictor's file in the calling thread."""
+        loader = getattr(self.predictor, "load", None)
+        if callable(loader):
+            loader()
 
     def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
         without = [d for d in detections if d.points is None]

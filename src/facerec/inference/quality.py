@@ -24,22 +24,22 @@ def face_quality(
     x2, y2 = min(width, int(np.ceil(detection.x2))), min(height, int(np.ceil(detection.y2)))
     inside = ((x2 - x1) * (y2 - y1)) / detection.area if detection.area > 0 else 0.0
     crop = image[y1:y2, x1:x2]
-    gray = crop.mean(axis=2) if crop.size else np.zeros((1, 1))
     return {
         "size": round(float(min(detection.width, detection.height)), 1),
-        "sharpness": round(_sharpness(gray), 1),
-        "brightness": round(float(gray.mean()), 1),
+        "sharpness": round(_sharpness(crop), 1),
+        "brightness": round(float(crop.mean()), 1) if crop.size else 0.0,
         "frontal": round(_frontal(landmarks, order), 3),
         "inside": round(float(min(1.0, max(0.0, inside))), 3),
     }
 
 
-def _sharpness(gray: np.ndarray) -> float:
-    if gray.shape[0] < 3 or gray.shape[1] < 3:
+def _sharpness(crop: RGBImage) -> float:
+    """The Laplacian's variance over 64 x 64 grey pixels picked evenly from the crop."""
+    if crop.shape[0] < 3 or crop.shape[1] < 3:
         return 0.0
-    rows = np.linspace(0, gray.shape[0] - 1, 64).astype(int)
-    cols = np.linspace(0, gray.shape[1] - 1, 64).astype(int)
-    small = gray[np.ix_(rows, cols)]
+    rows = np.linspace(0, crop.shape[0] - 1, 64).astype(int)
+    cols = np.linspace(0, crop.shape[1] - 1, 64).astype(int)
+    small = crop[np.ix_(rows, cols)].mean(axis=2)  # grey: the mean of R, G and B
     lap = (
         -4 * small[1:-1, 1:-1]
         + small[:-2, 1:-1]

@@ -111,9 +111,9 @@ def _blob(image: RGBImage, scale: float) -> NDArray[np.float32]:
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     scaled = image if scale == 1.0 else np.asarray(Image.fromarray(image).resize(size))
-    padded = np.zeros((_up32(size[1]), _up32(size[0]), 3), np.float32)
-    padded[: size[1], : size[0]] = scaled[..., ::-1]  # RGB -> BGR
-    return np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
+    blob = np.zeros((1, 3, _up32(size[1]), _up32(size[0])), np.float32)
+    blob[0, :, : size[1], : size[0]] = scaled.transpose(2, 0, 1)[::-1]  # BGR planes
+    return blob
 
 
 def _up32(n: int) -> int:
@@ -155,7 +155,9 @@ def _nms(
 ) -> list[int]:
     """Greedy non-maximum suppression (as OpenCV's ``NMSBoxes``): best first, dropping
     every box overlapping a kept one by more than ``max_iou``."""
-    order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= min_score][:top_k]
+    candidates = np.flatnonzero(scores >= min_score)  # in index order: ties stay in it
+    ranked = candidates[np.argsort(-scores[candidates], kind="stable")]
+    order = [int(i) for i in ranked[:top_k]]
     x1, y1 = boxes[:, 0], boxes[:, 1]
     x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
     area = boxes[:, 2] * boxes[:, 3]
