@@ -39,7 +39,7 @@ from facerec.inference.types import Landmarks, RGBImage
 
 log = logging.getLogger(__name__)
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 """Bump when the conversion changes: older cached files are then rebuilt."""
 
 

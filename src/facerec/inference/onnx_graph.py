@@ -102,13 +102,14 @@ class _Builder:
 
 
 def _input(b: _Builder, layer: InputRGB) -> str:
-    """uint8 NHWC -> float32 NCHW, ``(value - mean) / 256`` as dlib computes it."""
-    nhwc = (layer.rows, layer.cols, 3)
+    """uint8 NHWC -> float32 NCHW, ``(value - mean) / 256`` as dlib computes it (on the
+    planes: a per-channel constant over whole rows is cheaper to apply than over pixels)."""
+    nhwc, nchw = (layer.rows, layer.cols, 3), (3, layer.rows, layer.cols)
     cast = b.node("Cast", [INPUT_NAME], nhwc, to=TensorProto.FLOAT)
-    mean = b.const("mean_rgb", np.asarray(layer.mean_rgb, dtype=np.float32))
-    centred = b.node("Sub", [cast, mean], nhwc)
-    scaled = b.node("Mul", [centred, b.const("inv256", np.asarray(1 / 256, np.float32))], nhwc)
-    return b.node("Transpose", [scaled], (3, layer.rows, layer.cols), perm=[0, 3, 1, 2])
+    planes = b.node("Transpose", [cast], nchw, perm=[0, 3, 1, 2])
+    mean = b.const("mean_rgb", np.asarray(layer.mean_rgb, dtype=np.float32).reshape(3, 1, 1))
+    centred = b.node("Sub", [planes, mean], nchw)
+    return b.node("Mul", [centred, b.const("inv256", np.asarray(1 / 256, np.float32))], nchw)
 
 
 def _conv(b: _Builder, x: str, layer: Conv) -> str:
