@@ -112,7 +112,7 @@ def time_stages(
         points = engine.landmarker.landmarks(pixels, found)
         watch.lap("landmarks")
         if network is not None:  # ONNX: alignment and network are separate steps
-            chips = dlib_chips(pixels, points) if points else np.zeros((0, 150, 150, 3), np.uint8)
+            chips = dlib_chips(pixels, points)
             watch.lap("align")
             vectors = network.embed_chips(chips)
         else:  # dlib aligns inside compute_face_descriptor's caller

@@ -250,7 +250,7 @@ class DlibEngine:
     def embed(self, image: RGBImage, landmarks: Sequence[Landmarks]) -> NDArray[np.float32]:
         if not landmarks:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_chips(np.stack(self.chips(image, landmarks)))
+        return self.embed_chips(dlib_chips(image, landmarks))
 
     def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         descriptors = self._get("embedder").compute_face_descriptor(list(chips))

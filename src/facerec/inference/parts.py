@@ -148,6 +148,14 @@ def hog_box(detection: Detection) -> Detection:
     return Detection(cx - half, cy - half, cx + half, cy + half, detection.score)
 
 
+def load_predictor(predictor: Landmarker) -> None:
+    """Read the shape predictor's file in the calling thread (a landmarker without a
+    ``load`` needs none)."""
+    loader = getattr(predictor, "load", None)
+    if callable(loader):
+        loader()
+
+
 class DlibPoints:
     """dlib's 5 points for any box: a detector's box with points (YuNet) is mapped to
     HOG's first; dlib's own boxes go to the shape predictor as they are."""
@@ -158,10 +166,7 @@ class DlibPoints:
         self.predictor = predictor or DlibLandmarker()
 
     def load(self) -> None:
-        """Read the shape predictor's file in the calling thread."""
-        loader = getattr(self.predictor, "load", None)
-        if callable(loader):
-            loader()
+        load_predictor(self.predictor)
 
     def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
         boxes = [hog_box(d) for d in detections]
@@ -177,10 +182,7 @@ class ArcFacePoints:
         self.predictor = predictor or DlibLandmarker()
 
     def load(self) -> None:
-        """Read the shape predictor's file in the calling thread."""
-        loader = getattr(self.predictor, "load", None)
-        if callable(loader):
-            loader()
+        load_predictor(self.predictor)
 
     def landmarks(self, image: RGBImage, detections: Sequence[Detection]) -> list[Landmarks]:
         without = [d for d in detections if d.points is None]
